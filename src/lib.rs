@@ -77,9 +77,11 @@
 mod cyclic;
 mod error;
 mod pyfmt;
+pub mod range_test;
 mod schedule;
 mod state;
 mod target;
+pub mod train;
 
 pub use cyclic::{CyclicLr, CyclicLrConfig, PerGroup};
 pub use error::Error;

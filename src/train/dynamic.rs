@@ -1,0 +1,1 @@
+//! The seed's dynamic-graph example: a Linear(10, 10) trained with SGD under CyclicLR.

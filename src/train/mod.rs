@@ -1,0 +1,58 @@
+//! The seed's training loops (Paddle's CyclicLR examples), shared by `examples/` and `tests/`
+//! so that what the tests check is what the examples run.
+
+pub mod dynamic;
+pub mod static_graph;
+
+use std::fmt;
+
+use tch::nn::VarStore;
+
+use crate::pyfmt::PyFloat;
+
+/// The sum of every parameter of `vs`, as `f64`: a fingerprint of the weights.
+pub fn parameter_checksum(vs: &VarStore) -> f64 {
+    tch::no_grad(|| {
+        vs.trainable_variables()
+            .iter()
+            .map(|t| {
+                t.to_kind(tch::Kind::Double)
+                    .sum(tch::Kind::Double)
+                    .double_value(&[])
+            })
+            .sum()
+    })
+}
+
+/// The last line of a training run:
+/// `final step=<n> lr=<lr> loss=<last loss> checksum=<sum of all parameters>`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Scheduler steps taken (the scheduler's `last_epoch`).
+    pub step: i64,
+    pub lr: f64,
+    pub loss: f64,
+    pub checksum: f64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "final step={} lr={} loss={} checksum={}",
+            self.step,
+            PyFloat(self.lr),
+            PyFloat(self.loss),
+            PyFloat(self.checksum)
+        )
+    }
+}
+
+/// The line printed after each epoch: `epoch <e> loss=<mean loss> lr=<current lr>`.
+pub fn epoch_line(epoch: usize, mean_loss: f64, lr: f64) -> String {
+    format!(
+        "epoch {epoch} loss={} lr={}",
+        PyFloat(mean_loss),
+        PyFloat(lr)
+    )
+}
