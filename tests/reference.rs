@@ -504,6 +504,11 @@ mod torch {
         torch_restart_last_epoch_25,
         /// Jumps to 10^9, 2^40 and 2^53 - 1 with three groups and momentum.
         torch_huge_epochs_momentum,
+        /// `step_size_up=1, step_size_down=1` up to 2^53 - 1, where the phase rounds to the base.
+        torch_unit_steps_to_max_epoch,
+        /// A cycle of 4 up to 2^53 - 1, where PyTorch's `floor(1 + epoch / 4)` is one cycle past
+        /// Paddle's `1 + epoch // 4`; the rate is the base either way.
+        torch_max_epoch_power_of_two_cycle,
     }
 }
 
