@@ -271,11 +271,10 @@ fn read_trace(peer: Peer, name: &str) -> Result<Vec<Row>> {
 
 /// Replays a case: construction for row 0, then one step (or jump) per row.
 fn replay(
-    peer: Peer,
     name: &str,
+    case: Case,
     mut check_row: impl FnMut(usize, &CyclicLr) -> Result<()>,
 ) -> Result<()> {
-    let case = load_case(peer, name)?;
     let mut scheduler = case
         .config
         .init()
@@ -302,7 +301,7 @@ fn check_trace(peer: Peer, name: &str) -> Result<()> {
         trace.len(),
         case.steps
     );
-    replay(peer, name, |row, scheduler| {
+    replay(name, case, |row, scheduler| {
         let expected = &trace[row];
         ensure!(
             expected.step == row,
@@ -364,7 +363,7 @@ fn check_verbose(name: &str) -> Result<()> {
     let log = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let lines: Vec<&str> = log.lines().collect();
     let mut rows = 0;
-    replay(Peer::Paddle, name, |row, scheduler| {
+    replay(name, load_case(Peer::Paddle, name)?, |row, scheduler| {
         rows += 1;
         let printed = lines.get(row).with_context(|| {
             format!(
