@@ -23,7 +23,9 @@ import os
 import sys
 import warnings
 
-import torch
+# The torch that scripts/libtorch.sh installs comes without NumPy, which this script does not need.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+import torch  # noqa: E402
 
 
 class StaticGraph(torch.nn.Module):

@@ -98,7 +98,7 @@ fn libtorch_reason(error: &tch::TchError) -> String {
     let text = text.strip_prefix("Internal torch error: ").unwrap_or(&text);
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("unknown libtorch error");
-    let exception = lines.filter_map(exception_message).last();
+    let exception = lines.filter_map(exception_message).next_back();
     exception.unwrap_or(first).to_owned()
 }
 
@@ -423,11 +423,13 @@ impl StaticGraphConfig {
         }
     }
 
+    /// Where the module and the batches live.
     pub fn with_device(mut self, device: Device) -> Self {
         self.device = device;
         self
     }
 
+    /// Epochs, each of [`with_batches`](Self::with_batches) steps.
     pub fn with_epochs(mut self, epochs: usize) -> Self {
         self.epochs = epochs;
         self
@@ -512,10 +514,12 @@ impl Training {
             .map_err(|e| self.graph.training_error(&e))
     }
 
+    /// The module being trained.
     pub fn graph(&self) -> &StaticGraph {
         &self.graph
     }
 
+    /// The scheduler: its `last_lr` is the rate of the next step.
     pub fn scheduler(&self) -> &CyclicLr {
         &self.scheduler
     }
