@@ -2,7 +2,7 @@
 //! (`make_module.py` beside this file) is loaded into a VarStore and trained from Rust with
 //! SGD, the learning rate cycling as the seed's (base 0.5, max 1.0, 15 steps up, 5 down).
 //!
-//!     cargo run --release --example static_graph -- --device cpu --save /tmp/trained.pt
+//!     cargo run --release --example static_graph -- --device cpu --save trained.pt
 
 #[path = "../common/mod.rs"]
 mod common;
