@@ -14,7 +14,9 @@ use clap::error::ErrorKind;
 pub fn parse_args<T: Parser>() -> T {
     match T::try_parse() {
         Ok(args) => args,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
         Err(e) => {
             let text = e.to_string();
             let line = text.lines().next().unwrap_or("invalid arguments");
@@ -39,7 +41,11 @@ pub fn exit(result: anyhow::Result<()>) -> ExitCode {
 /// A comma-separated list of numbers, one per parameter group (`0.1,0.01`).
 pub fn parse_list(text: &str) -> Result<Vec<f64>, String> {
     text.split(',')
-        .map(|item| item.trim().parse::<f64>().map_err(|_| format!("{item:?} is not a number")))
+        .map(|item| {
+            item.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{item:?} is not a number"))
+        })
         .collect()
 }
 

@@ -68,7 +68,9 @@ where
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -85,20 +87,35 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let points = || panel.series.iter().flat_map(|s| s.points.iter());
-    let (x0, x1) = bounds(points().map(|p| p.0).chain(panel.markers.iter().map(|m| m.0)));
+    let (x0, x1) = bounds(
+        points()
+            .map(|p| p.0)
+            .chain(panel.markers.iter().map(|m| m.0)),
+    );
     let (y0, y1) = bounds(points().map(|p| p.1));
     let pad = (y1 - y0) * 0.05;
     let (y0, y1) = (y0 - pad, y1 + pad);
     let mut builder = ChartBuilder::on(area);
-    builder.margin(12).x_label_area_size(40).y_label_area_size(70);
+    builder
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
     if figure.log_x {
         let x0 = if x0 > 0.0 { x0 } else { f64::MIN_POSITIVE };
         let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?;
-        chart.configure_mesh().x_desc(&figure.x_label).y_desc(&panel.y_label).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(&figure.x_label)
+            .y_desc(&panel.y_label)
+            .draw()?;
         draw_lines!(chart, panel, y0, y1);
     } else {
         let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
-        chart.configure_mesh().x_desc(&figure.x_label).y_desc(&panel.y_label).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(&figure.x_label)
+            .y_desc(&panel.y_label)
+            .draw()?;
         draw_lines!(chart, panel, y0, y1);
     }
     Ok(())
@@ -115,13 +132,20 @@ macro_rules! draw_lines {
                     color.stroke_width(2),
                 ))?
                 .label(series.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         for (x, label) in &$panel.markers {
             $chart
-                .draw_series(LineSeries::new(vec![(*x, $y0), (*x, $y1)], BLACK.stroke_width(1)))?
+                .draw_series(LineSeries::new(
+                    vec![(*x, $y0), (*x, $y1)],
+                    BLACK.stroke_width(1),
+                ))?
                 .label(label.as_str())
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1))
+                });
         }
         $chart
             .configure_series_labels()
