@@ -18,8 +18,18 @@ pub fn parse_args<T: Parser>() -> T {
             e.exit()
         }
         Err(e) => {
+            // The first paragraph, joined: clap lists what is missing on the lines after the first.
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect();
+            let line = if lines.is_empty() {
+                "error: invalid arguments".to_owned()
+            } else {
+                lines.join(" ")
+            };
             eprintln!("{line} (see --help)");
             std::process::exit(2);
         }
