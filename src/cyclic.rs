@@ -32,10 +32,11 @@ impl PerGroup {
         }
     }
 
-    fn get(&self, group: usize) -> f64 {
+    /// The value of `group`; `None` past the end of a list.
+    fn get(&self, group: usize) -> Option<f64> {
         match self {
-            PerGroup::All(value) => *value,
-            PerGroup::Each(values) => values[group],
+            PerGroup::All(value) => Some(*value),
+            PerGroup::Each(values) => values.get(group).copied(),
         }
     }
 }
@@ -63,6 +64,10 @@ impl<const N: usize> From<[f64; N]> for PerGroup {
         PerGroup::Each(values.to_vec())
     }
 }
+
+/// PyTorch's default momentum bounds.
+const DEFAULT_BASE_MOMENTUM: f64 = 0.8;
+const DEFAULT_MAX_MOMENTUM: f64 = 0.9;
 
 /// The configuration of a [`CyclicLr`], with Paddle's parameter names and defaults.
 ///
@@ -114,8 +119,8 @@ impl CyclicLrConfig {
             scale_fn: None,
             scale_mode: ScaleMode::Cycle,
             cycle_momentum: false,
-            base_momentum: PerGroup::All(0.8),
-            max_momentum: PerGroup::All(0.9),
+            base_momentum: PerGroup::All(DEFAULT_BASE_MOMENTUM),
+            max_momentum: PerGroup::All(DEFAULT_MAX_MOMENTUM),
             last_epoch: -1,
             verbose: false,
         }
@@ -159,13 +164,15 @@ impl CyclicLrConfig {
         self
     }
 
-    /// The lower momentum bound, reached at the learning rate's peak (default 0.8).
+    /// The lower momentum bound, reached at the learning rate's peak (default 0.8). Used,
+    /// checked and saved only with [`with_cycle_momentum`](Self::with_cycle_momentum).
     pub fn with_base_momentum(mut self, base_momentum: impl Into<PerGroup>) -> Self {
         self.base_momentum = base_momentum.into();
         self
     }
 
-    /// The upper momentum bound, reached at the learning rate's base (default 0.9).
+    /// The upper momentum bound, reached at the learning rate's base (default 0.9). Used,
+    /// checked and saved only with [`with_cycle_momentum`](Self::with_cycle_momentum).
     pub fn with_max_momentum(mut self, max_momentum: impl Into<PerGroup>) -> Self {
         self.max_momentum = max_momentum.into();
         self
@@ -269,7 +276,13 @@ pub struct CyclicLr {
 
 impl CyclicLr {
     /// Same as [`CyclicLrConfig::init`].
-    pub fn new(config: CyclicLrConfig) -> Result<Self, Error> {
+    pub fn new(mut config: CyclicLrConfig) -> Result<Self, Error> {
+        if !config.cycle_momentum {
+            // Unused bounds are neither checked (as in PyTorch) nor kept: a list of another
+            // length or a NaN there must not reach the groups or the saved state.
+            config.base_momentum = PerGroup::All(DEFAULT_BASE_MOMENTUM);
+            config.max_momentum = PerGroup::All(DEFAULT_MAX_MOMENTUM);
+        }
         let non_negative = |parameter| {
             move |value: f64| {
                 if value < 0.0 {
@@ -359,14 +372,22 @@ impl CyclicLr {
         }
 
         let n = group_count.map_or(1, |(_, len)| len);
+        // Every list has n values (checked above), so `get` always finds one.
         let groups: Vec<Bounds> = (0..n)
-            .map(|g| Bounds {
-                base_lr: config.base_learning_rate.get(g),
-                max_lr: config.max_learning_rate.get(g),
-                base_momentum: config.base_momentum.get(g),
-                max_momentum: config.max_momentum.get(g),
+            .map_while(|g| {
+                Some(Bounds {
+                    base_lr: config.base_learning_rate.get(g)?,
+                    max_lr: config.max_learning_rate.get(g)?,
+                    base_momentum: config.base_momentum.get(g)?,
+                    max_momentum: config.max_momentum.get(g)?,
+                })
             })
             .collect();
+        if groups.len() != n {
+            return Err(Error::NoGroups {
+                parameter: "base_learning_rate",
+            });
+        }
         let momentum_shared = groups.iter().all(|b| {
             b.base_momentum.to_bits() == groups[0].base_momentum.to_bits()
                 && b.max_momentum.to_bits() == groups[0].max_momentum.to_bits()
@@ -670,7 +691,10 @@ impl CyclicLr {
 /// A saved rate must be the one this schedule gives at the saved epoch, to the bit.
 fn check_saved_values(field: &'static str, saved: &PerGroup, current: &[f64]) -> Result<(), Error> {
     let same = match saved {
-        PerGroup::All(value) => current.iter().all(|c| c.to_bits() == value.to_bits()),
+        // A value saved for a scheduler that has none (momentum, when not cycled) is refused.
+        PerGroup::All(value) => {
+            !current.is_empty() && current.iter().all(|c| c.to_bits() == value.to_bits())
+        }
         PerGroup::Each(values) => {
             values.len() == current.len()
                 && values
