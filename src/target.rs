@@ -2,13 +2,18 @@
 //! tch's optimizers.
 //!
 //! tch 0.26's optimizer setters `unwrap()` libtorch's result, so a bad call panics: a group
-//! index past the last group (`vector::_M_range_check`), or `set_momentum_group` on Adam and
-//! AdamW (libtorch's C++ shim sets beta1, then falls through to "unexpected optimizer"). The
-//! scheduler asks a target what it supports before calling any setter, so neither can happen.
+//! index past the last group libtorch's optimizer holds (`vector::_M_range_check`), or
+//! `set_momentum_group` on anything but SGD (tch's C++ shim sets the group's beta1 or
+//! momentum, then falls through to "unexpected optimizer" on Adam, AdamW and RMSprop alike).
+//! And libtorch's RMSprop creates its momentum buffer at its first step only if its momentum
+//! is then above 0: one built with momentum 0 panics at the first step after a momentum is
+//! set. The scheduler asks a target what it supports before calling any setter, so none of
+//! this can happen.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
+use tch::Tensor;
 use tch::nn::{self, OptimizerConfig, VarStore, Variables};
 
 use crate::error::Error;
@@ -105,6 +110,12 @@ impl OptimizerKind {
 /// A tch optimizer configuration whose kind is known.
 pub trait KnownOptimizer: OptimizerConfig {
     const KIND: OptimizerKind;
+
+    /// Whether an optimizer built from this configuration can have its momentum set (true
+    /// unless said otherwise).
+    fn takes_momentum(&self) -> bool {
+        true
+    }
 }
 
 impl KnownOptimizer for nn::Sgd {
@@ -121,6 +132,13 @@ impl KnownOptimizer for nn::AdamW {
 
 impl KnownOptimizer for nn::RmsProp {
     const KIND: OptimizerKind = OptimizerKind::RmsProp;
+
+    /// libtorch's RMSprop allocates its momentum buffer at the first step only when its
+    /// momentum is above 0 then, and fails every later step that finds a momentum above 0
+    /// without the buffer.
+    fn takes_momentum(&self) -> bool {
+        self.momentum > 0.0
+    }
 }
 
 /// A `tch::nn::Optimizer` that knows its kind and its parameter groups, so that a scheduler
@@ -143,7 +161,12 @@ impl KnownOptimizer for nn::RmsProp {
 pub struct TchOptimizer {
     optimizer: nn::Optimizer,
     kind: OptimizerKind,
+    takes_momentum: bool,
     variables: Arc<Mutex<Variables>>,
+    /// How many of the store's trainable variables libtorch's optimizer surely holds: those
+    /// there when it was built or when it last stepped through this wrapper. (tch hands it
+    /// the newer ones at its next step, which may open new groups.)
+    in_optimizer: usize,
 }
 
 impl TchOptimizer {
@@ -152,11 +175,54 @@ impl TchOptimizer {
     /// # Errors
     /// [`Error::Torch`] when libtorch refuses to build it.
     pub fn new<C: KnownOptimizer>(config: C, vs: &VarStore, lr: f64) -> Result<Self, Error> {
-        Ok(TchOptimizer {
+        let takes_momentum = config.takes_momentum();
+        let mut optimizer = TchOptimizer {
             optimizer: config.build(vs, lr)?,
             kind: C::KIND,
+            takes_momentum,
             variables: vs.variables_.clone(),
-        })
+            in_optimizer: 0,
+        };
+        optimizer.synced();
+        Ok(optimizer)
+    }
+
+    /// Records that tch has just handed every trainable variable to libtorch.
+    fn synced(&mut self) {
+        if let Ok(variables) = self.variables.lock() {
+            self.in_optimizer = variables.trainable_variables.len();
+        }
+    }
+
+    /// `nn::Optimizer::zero_grad`, noting the variables it adds to the optimizer.
+    pub fn zero_grad(&mut self) {
+        self.optimizer.zero_grad();
+        self.synced();
+    }
+
+    /// `nn::Optimizer::step`, noting the variables it adds to the optimizer.
+    pub fn step(&mut self) {
+        self.optimizer.step();
+        self.synced();
+    }
+
+    /// `nn::Optimizer::backward_step`, noting the variables it adds to the optimizer.
+    pub fn backward_step(&mut self, loss: &Tensor) {
+        self.optimizer.backward_step(loss);
+        self.synced();
+    }
+
+    /// `nn::Optimizer::backward_step_clip`, noting the variables it adds to the optimizer.
+    pub fn backward_step_clip(&mut self, loss: &Tensor, max: f64) {
+        self.optimizer.backward_step_clip(loss, max);
+        self.synced();
+    }
+
+    /// `nn::Optimizer::backward_step_clip_norm`, noting the variables it adds to the
+    /// optimizer.
+    pub fn backward_step_clip_norm(&mut self, loss: &Tensor, max: f64) {
+        self.optimizer.backward_step_clip_norm(loss, max);
+        self.synced();
     }
 
     /// The optimizer's kind.
@@ -185,18 +251,15 @@ impl DerefMut for TchOptimizer {
 }
 
 impl LearningRateTarget for TchOptimizer {
-    /// libtorch makes groups 0..=g for the largest group g of a trainable variable (tch adds
-    /// variables created after the optimizer at its next step, as here).
+    /// libtorch's optimizer has groups 0..=g for the largest group g of the variables it
+    /// holds, and group 0 even when it holds none. Variables created after the optimizer are
+    /// counted once it has stepped through this wrapper: until tch hands them over, a group
+    /// of theirs does not exist in libtorch, and setting its rate would panic.
     fn group_count(&self) -> Option<usize> {
         let variables = self.variables.lock().ok()?;
-        Some(
-            variables
-                .trainable_variables
-                .iter()
-                .map(|v| v.group + 1)
-                .max()
-                .unwrap_or(0),
-        )
+        let all = &variables.trainable_variables;
+        let held = &all[..self.in_optimizer.min(all.len())];
+        Some(held.iter().map(|v| v.group + 1).max().unwrap_or(1))
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
@@ -208,11 +271,21 @@ impl LearningRateTarget for TchOptimizer {
     }
 
     fn momentum_support(&self) -> MomentumSupport {
+        if !self.takes_momentum {
+            return MomentumSupport::None {
+                optimizer: match self.kind {
+                    OptimizerKind::RmsProp => "RMSprop built with momentum 0",
+                    kind => kind.name(),
+                },
+            };
+        }
         match self.kind {
-            OptimizerKind::Sgd | OptimizerKind::RmsProp => MomentumSupport::PerGroup,
-            OptimizerKind::Adam | OptimizerKind::AdamW => MomentumSupport::AllGroups {
-                optimizer: self.kind.name(),
-            },
+            OptimizerKind::Sgd => MomentumSupport::PerGroup,
+            OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::RmsProp => {
+                MomentumSupport::AllGroups {
+                    optimizer: self.kind.name(),
+                }
+            }
         }
     }
 
