@@ -679,7 +679,7 @@ fn display_group_lengths() {
 
 #[test]
 fn display_scale_fn() {
-    let error = refused(CyclicLrConfig::new(0.5, 1.0, 10).with_scale_fn(|_| 1e-300 * -1.0));
+    let error = refused(CyclicLrConfig::new(0.5, 1.0, 10).with_scale_fn(|_| -1e-300));
     assert_eq!(
         error.to_string(),
         "scale_fn(1.0) returned -1e-300, but it must return a number in [0, 1]"
