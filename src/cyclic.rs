@@ -541,6 +541,12 @@ impl CyclicLr {
                         reason: "it has no momentum",
                     });
                 }
+                MomentumSupport::UnknownKind { optimizer } => {
+                    return Err(Error::MomentumUnsupported {
+                        optimizer,
+                        reason: "its kind is unknown, and an RMSprop built with momentum 0 fails at its first step after a momentum is set; wrap it in cyclic_lr::TchOptimizer",
+                    });
+                }
                 MomentumSupport::AllGroups { optimizer } if !self.momentum_shared => {
                     return Err(Error::MomentumUnsupported {
                         optimizer,

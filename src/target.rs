@@ -24,6 +24,9 @@ use crate::error::Error;
 pub enum MomentumSupport {
     /// Not at all.
     None { optimizer: &'static str },
+    /// Not safely: the optimizer's kind is unknown, and an RMSprop built with momentum 0 fails
+    /// at the first step after its momentum is set.
+    UnknownKind { optimizer: &'static str },
     /// For all parameter groups at once.
     AllGroups { optimizer: &'static str },
     /// Group by group.
@@ -55,9 +58,9 @@ pub trait LearningRateTarget {
     fn set_group_momentum(&mut self, group: usize, momentum: f64);
 }
 
-/// A plain tch optimizer cannot tell its groups or its kind: the scheduler can set one learning
-/// rate and one momentum for all its groups (both safe for every tch optimizer), and refuses a
-/// per-group schedule. Wrap it in [`TchOptimizer`] for per-group bounds.
+/// A plain tch optimizer cannot tell its groups or its kind: the scheduler sets one learning
+/// rate for all its groups, and refuses a per-group schedule and momentum cycling. Wrap it in
+/// [`TchOptimizer`] for either.
 impl LearningRateTarget for nn::Optimizer {
     fn group_count(&self) -> Option<usize> {
         None
@@ -72,7 +75,7 @@ impl LearningRateTarget for nn::Optimizer {
     }
 
     fn momentum_support(&self) -> MomentumSupport {
-        MomentumSupport::AllGroups {
+        MomentumSupport::UnknownKind {
             optimizer: "tch::nn::Optimizer",
         }
     }

@@ -431,3 +431,30 @@ fn momentum_cycling_runs_long_on_every_optimizer_kind() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn momentum_cycling_on_plain_optimizer_is_refused() -> Result<()> {
+    // A plain optimizer could be an RMSprop built with momentum 0, which libtorch fails at the
+    // first step after a momentum is set: only a TchOptimizer, which knows, is given one.
+    let model = Model::new(1);
+    let mut scheduler = CyclicLrConfig::new(0.1, 1.0, 3)
+        .with_cycle_momentum(true)
+        .init()?;
+    let mut opt = nn::RmsProp::default().build(&model.vs, 0.25)?;
+    let before = scheduler.state_dict();
+    let result = scheduler.step_with(&mut opt);
+    ensure!(
+        matches!(
+            &result,
+            Err(Error::MomentumUnsupported {
+                optimizer: "tch::nn::Optimizer",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    ensure!(scheduler.state_dict() == before);
+    opt.backward_step(&model.loss());
+    opt.backward_step(&model.loss());
+    Ok(())
+}
