@@ -276,6 +276,9 @@ pub struct CyclicLr {
 
 impl CyclicLr {
     /// Same as [`CyclicLrConfig::init`].
+    ///
+    /// # Errors
+    /// Those of [`CyclicLrConfig::init`].
     pub fn new(mut config: CyclicLrConfig) -> Result<Self, Error> {
         if !config.cycle_momentum {
             // Unused bounds are neither checked (as in PyTorch) nor kept: a list of another
@@ -459,6 +462,10 @@ impl CyclicLr {
     }
 
     /// The learning rate of the first group at any epoch, without changing the scheduler.
+    ///
+    /// # Errors
+    /// [`Error::Epoch`] outside 0..=[`MAX_EPOCH`]; [`Error::ScaleFn`] when a custom scale
+    /// function leaves [0, 1] there.
     pub fn learning_rate_at(&self, epoch: i64) -> Result<f64, Error> {
         let bounds = self.groups[0];
         Ok(self
@@ -684,11 +691,18 @@ impl CyclicLr {
     }
 
     /// Paddle's `set_dict`, an alias of [`set_state_dict`](Self::set_state_dict).
+    ///
+    /// # Errors
+    /// Those of [`set_state_dict`](Self::set_state_dict).
     pub fn set_dict(&mut self, state: &State) -> Result<(), Error> {
         self.set_state_dict(state)
     }
 
     /// Loads a state from JSON bytes; any bytes at all give a value or an error, never a panic.
+    ///
+    /// # Errors
+    /// [`Error::StateFormat`] for bytes that are not a state, then those of
+    /// [`set_state_dict`](Self::set_state_dict). The scheduler is unchanged on error.
     pub fn load_state_json(&mut self, json: &[u8]) -> Result<(), Error> {
         self.set_state_dict(&State::from_json(json)?)
     }

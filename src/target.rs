@@ -136,9 +136,10 @@ impl KnownOptimizer for nn::AdamW {
 impl KnownOptimizer for nn::RmsProp {
     const KIND: OptimizerKind = OptimizerKind::RmsProp;
 
-    /// libtorch's RMSprop allocates its momentum buffer at the first step only when its
-    /// momentum is above 0 then, and fails every later step that finds a momentum above 0
-    /// without the buffer.
+    /// libtorch's RMSprop allocates a parameter's momentum buffer at that parameter's first
+    /// step only when the momentum is above 0 then, and fails every later step that finds a
+    /// momentum above 0 without the buffer. Built with a momentum above 0, its first step has
+    /// one, unless a schedule whose momentum reaches 0 is applied before it.
     fn takes_momentum(&self) -> bool {
         self.momentum > 0.0
     }
