@@ -147,7 +147,9 @@ impl KnownOptimizer for nn::RmsProp {
 
 /// A `tch::nn::Optimizer` that knows its kind and its parameter groups, so that a scheduler
 /// can set rates and momenta group by group without ever reaching a panicking setter.
-/// Dereferences to the optimizer: `opt.backward_step(&loss)` works as before.
+/// Dereferences to the optimizer: `opt.backward_step(&loss)` works as before. Its own `step`,
+/// `zero_grad` and `backward_step*` also note the variables tch hands libtorch on the way, so
+/// that groups of variables created after the optimizer count once it has stepped.
 ///
 /// ```no_run
 /// use tch::nn::{self, Module, OptimizerConfig};

@@ -824,3 +824,17 @@ fn load_state_momentum_into_scheduler_without_momentum() -> Result<(), Error> {
     assert_eq!(snapshot(&scheduler), before);
     Ok(())
 }
+
+#[test]
+fn load_state_deeply_nested() {
+    // serde_json's depth limit answers before the stack runs out.
+    let json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let error = State::from_json(json.as_bytes());
+    assert!(matches!(error, Err(Error::StateFormat(_))), "{error:?}");
+}
+
+#[test]
+fn load_state_last_epoch_not_an_integer() {
+    let error = State::from_json(br#"{"last_epoch": 1e300, "last_lr": 0.5}"#);
+    assert!(matches!(error, Err(Error::StateFormat(_))), "{error:?}");
+}
