@@ -554,16 +554,38 @@ impl CyclicLr {
                         reason: "its kind is unknown, and an RMSprop built with momentum 0 fails at its first step after a momentum is set; wrap it in cyclic_lr::TchOptimizer",
                     });
                 }
-                MomentumSupport::AllGroups { optimizer } if !self.momentum_shared => {
+                MomentumSupport::AllGroups { optimizer }
+                | MomentumSupport::AllGroupsAboveZero { optimizer }
+                    if !self.momentum_shared =>
+                {
                     return Err(Error::MomentumUnsupported {
                         optimizer,
                         reason: "tch sets its momentum for all parameter groups at once; give every group the same base_momentum and max_momentum",
+                    });
+                }
+                MomentumSupport::AllGroupsAboveZero { optimizer }
+                    if !self.momentum_stays_above_zero() =>
+                {
+                    return Err(Error::MomentumUnsupported {
+                        optimizer,
+                        reason: "libtorch fails it once a step with momentum 0 is followed by one above 0; keep the momentum above 0 (base_momentum and max_momentum > 0, and max_momentum - (max_momentum - base_momentum) > 0 in floating point)",
                     });
                 }
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// Whether no momentum of the schedule is 0. The lowest is `max - (max - base)` (for
+    /// `base <= max`): the amplitude is scaled by `scale_factor * scale <= 1`, and rounding is
+    /// monotonic, so no scaled amplitude exceeds the full one. It can be 0 for a base tiny
+    /// next to the max.
+    fn momentum_stays_above_zero(&self) -> bool {
+        self.groups.iter().all(|b| {
+            let lowest = b.max_momentum - (b.max_momentum - b.base_momentum);
+            b.base_momentum > 0.0 && b.max_momentum > 0.0 && lowest > 0.0
+        })
     }
 
     /// Writes the current values; `check_target` has accepted `target`.

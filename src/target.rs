@@ -29,6 +29,10 @@ pub enum MomentumSupport {
     UnknownKind { optimizer: &'static str },
     /// For all parameter groups at once.
     AllGroups { optimizer: &'static str },
+    /// For all parameter groups at once, and only above 0: libtorch's RMSprop gives a
+    /// parameter a momentum buffer only if its first step has a momentum, and fails every later
+    /// step with a momentum on a parameter without one.
+    AllGroupsAboveZero { optimizer: &'static str },
     /// Group by group.
     PerGroup,
 }
@@ -139,7 +143,7 @@ impl KnownOptimizer for nn::RmsProp {
     /// libtorch's RMSprop allocates a parameter's momentum buffer at that parameter's first
     /// step only when the momentum is above 0 then, and fails every later step that finds a
     /// momentum above 0 without the buffer. Built with a momentum above 0, its first step has
-    /// one, unless a schedule whose momentum reaches 0 is applied before it.
+    /// one (and a schedule whose momentum can reach 0 is refused).
     fn takes_momentum(&self) -> bool {
         self.momentum > 0.0
     }
@@ -285,13 +289,11 @@ impl LearningRateTarget for TchOptimizer {
                 },
             };
         }
+        let optimizer = self.kind.name();
         match self.kind {
             OptimizerKind::Sgd => MomentumSupport::PerGroup,
-            OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::RmsProp => {
-                MomentumSupport::AllGroups {
-                    optimizer: self.kind.name(),
-                }
-            }
+            OptimizerKind::Adam | OptimizerKind::AdamW => MomentumSupport::AllGroups { optimizer },
+            OptimizerKind::RmsProp => MomentumSupport::AllGroupsAboveZero { optimizer },
         }
     }
 

@@ -458,3 +458,52 @@ fn momentum_cycling_on_plain_optimizer_is_refused() -> Result<()> {
     opt.backward_step(&model.loss());
     Ok(())
 }
+
+#[test]
+fn rmsprop_momentum_reaching_zero_is_refused() -> Result<()> {
+    // At the peak the momentum is max - (max - base): 0 for a base of 0, and, rounded, for a
+    // base below half an ulp of the max.
+    let model = Model::new(1);
+    for base_momentum in [0.0, 1e-300] {
+        let mut scheduler = CyclicLrConfig::new(0.1, 1.0, 3)
+            .with_cycle_momentum(true)
+            .with_base_momentum(base_momentum)
+            .init()?;
+        let rmsprop = nn::RmsProp {
+            momentum: 0.9,
+            ..Default::default()
+        };
+        let mut opt = TchOptimizer::new(rmsprop, &model.vs, 0.1)?;
+        let result = scheduler.step_with(&mut opt);
+        ensure!(
+            matches!(
+                &result,
+                Err(Error::MomentumUnsupported {
+                    optimizer: "RMSprop",
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn rmsprop_momentum_tiny_but_above_zero_is_accepted() -> Result<()> {
+    let model = Model::new(1);
+    let mut scheduler = CyclicLrConfig::new(0.1, 1.0, 3)
+        .with_cycle_momentum(true)
+        .with_base_momentum(1e-6)
+        .init()?;
+    let rmsprop = nn::RmsProp {
+        momentum: 0.9,
+        ..Default::default()
+    };
+    let mut opt = TchOptimizer::new(rmsprop, &model.vs, 0.1)?;
+    for _ in 0..10 {
+        opt.backward_step(&model.loss());
+        scheduler.step_with(&mut opt)?;
+    }
+    Ok(())
+}
