@@ -10,10 +10,10 @@
 //!   on RMSprop group g's momentum, and then panics ("unexpected optimizer": the C++ shim
 //!   lacks an `else` before its SGD case), so a caller that caught the panic would find the
 //!   value set anyway.
-//! - libtorch's RMSprop creates its momentum buffer at its first step only when its momentum
-//!   is above 0 then; an RMSprop built with momentum 0, once stepped, panics at every later
-//!   step with a momentum above 0 ("Expected a proper Tensor but got None"). Setting the
-//!   momentum before the first step avoids it.
+//! - libtorch's RMSprop creates a parameter's momentum buffer at that parameter's first step
+//!   only when the momentum is above 0 then; after a first step with momentum 0 (an RMSprop
+//!   built with momentum 0, say), every step with a momentum above 0 panics ("Expected a
+//!   proper Tensor but got None"). Setting the momentum before the first step avoids it.
 //! - A group index past the last group panics in every setter (`vector::_M_range_check`).
 //!   libtorch's optimizer always has group 0, even without variables; a variable created in a
 //!   new group after the optimizer was built reaches it only at its next step.
