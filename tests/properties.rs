@@ -176,6 +176,9 @@ fn ulp(x: f64) -> f64 {
 const STEPS_AFTER_SAVE: usize = 25;
 
 proptest! {
+    // Each case costs microseconds: four times proptest's default number of them.
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
     /// `base + (max - base) * scale_factor * scale` is rounded as Paddle rounds it (the
     /// crate must give Paddle's bits, so it does not clamp): at the peak it can miss `max` by
     /// an ulp of the larger bound, since `base + (max - base) != max` in floating point (for
