@@ -32,10 +32,11 @@ impl PerGroup {
         }
     }
 
-    fn get(&self, group: usize) -> f64 {
+    /// The value of `group`; `None` past the end of a list.
+    fn get(&self, group: usize) -> Option<f64> {
         match self {
-            PerGroup::All(value) => *value,
-            PerGroup::Each(values) => values[group],
+            PerGroup::All(value) => Some(*value),
+            PerGroup::Each(values) => values.get(group).copied(),
         }
     }
 }
@@ -63,6 +64,10 @@ impl<const N: usize> From<[f64; N]> for PerGroup {
         PerGroup::Each(values.to_vec())
     }
 }
+
+/// PyTorch's default momentum bounds.
+const DEFAULT_BASE_MOMENTUM: f64 = 0.8;
+const DEFAULT_MAX_MOMENTUM: f64 = 0.9;
 
 /// The configuration of a [`CyclicLr`], with Paddle's parameter names and defaults.
 ///
@@ -114,8 +119,8 @@ impl CyclicLrConfig {
             scale_fn: None,
             scale_mode: ScaleMode::Cycle,
             cycle_momentum: false,
-            base_momentum: PerGroup::All(0.8),
-            max_momentum: PerGroup::All(0.9),
+            base_momentum: PerGroup::All(DEFAULT_BASE_MOMENTUM),
+            max_momentum: PerGroup::All(DEFAULT_MAX_MOMENTUM),
             last_epoch: -1,
             verbose: false,
         }
@@ -159,13 +164,15 @@ impl CyclicLrConfig {
         self
     }
 
-    /// The lower momentum bound, reached at the learning rate's peak (default 0.8).
+    /// The lower momentum bound, reached at the learning rate's peak (default 0.8). Used,
+    /// checked and saved only with [`with_cycle_momentum`](Self::with_cycle_momentum).
     pub fn with_base_momentum(mut self, base_momentum: impl Into<PerGroup>) -> Self {
         self.base_momentum = base_momentum.into();
         self
     }
 
-    /// The upper momentum bound, reached at the learning rate's base (default 0.9).
+    /// The upper momentum bound, reached at the learning rate's base (default 0.9). Used,
+    /// checked and saved only with [`with_cycle_momentum`](Self::with_cycle_momentum).
     pub fn with_max_momentum(mut self, max_momentum: impl Into<PerGroup>) -> Self {
         self.max_momentum = max_momentum.into();
         self
@@ -269,7 +276,16 @@ pub struct CyclicLr {
 
 impl CyclicLr {
     /// Same as [`CyclicLrConfig::init`].
-    pub fn new(config: CyclicLrConfig) -> Result<Self, Error> {
+    ///
+    /// # Errors
+    /// Those of [`CyclicLrConfig::init`].
+    pub fn new(mut config: CyclicLrConfig) -> Result<Self, Error> {
+        if !config.cycle_momentum {
+            // Unused bounds are neither checked (as in PyTorch) nor kept: a list of another
+            // length or a NaN there must not reach the groups or the saved state.
+            config.base_momentum = PerGroup::All(DEFAULT_BASE_MOMENTUM);
+            config.max_momentum = PerGroup::All(DEFAULT_MAX_MOMENTUM);
+        }
         let non_negative = |parameter| {
             move |value: f64| {
                 if value < 0.0 {
@@ -359,14 +375,22 @@ impl CyclicLr {
         }
 
         let n = group_count.map_or(1, |(_, len)| len);
+        // Every list has n values (checked above), so `get` always finds one.
         let groups: Vec<Bounds> = (0..n)
-            .map(|g| Bounds {
-                base_lr: config.base_learning_rate.get(g),
-                max_lr: config.max_learning_rate.get(g),
-                base_momentum: config.base_momentum.get(g),
-                max_momentum: config.max_momentum.get(g),
+            .map_while(|g| {
+                Some(Bounds {
+                    base_lr: config.base_learning_rate.get(g)?,
+                    max_lr: config.max_learning_rate.get(g)?,
+                    base_momentum: config.base_momentum.get(g)?,
+                    max_momentum: config.max_momentum.get(g)?,
+                })
             })
             .collect();
+        if groups.len() != n {
+            return Err(Error::NoGroups {
+                parameter: "base_learning_rate",
+            });
+        }
         let momentum_shared = groups.iter().all(|b| {
             b.base_momentum.to_bits() == groups[0].base_momentum.to_bits()
                 && b.max_momentum.to_bits() == groups[0].max_momentum.to_bits()
@@ -438,6 +462,10 @@ impl CyclicLr {
     }
 
     /// The learning rate of the first group at any epoch, without changing the scheduler.
+    ///
+    /// # Errors
+    /// [`Error::Epoch`] outside 0..=[`MAX_EPOCH`]; [`Error::ScaleFn`] when a custom scale
+    /// function leaves [0, 1] there.
     pub fn learning_rate_at(&self, epoch: i64) -> Result<f64, Error> {
         let bounds = self.groups[0];
         Ok(self
@@ -520,16 +548,44 @@ impl CyclicLr {
                         reason: "it has no momentum",
                     });
                 }
-                MomentumSupport::AllGroups { optimizer } if !self.momentum_shared => {
+                MomentumSupport::UnknownKind { optimizer } => {
+                    return Err(Error::MomentumUnsupported {
+                        optimizer,
+                        reason: "its kind is unknown, and an RMSprop built with momentum 0 fails at its first step after a momentum is set; wrap it in cyclic_lr::TchOptimizer",
+                    });
+                }
+                MomentumSupport::AllGroups { optimizer }
+                | MomentumSupport::AllGroupsAboveZero { optimizer }
+                    if !self.momentum_shared =>
+                {
                     return Err(Error::MomentumUnsupported {
                         optimizer,
                         reason: "tch sets its momentum for all parameter groups at once; give every group the same base_momentum and max_momentum",
+                    });
+                }
+                MomentumSupport::AllGroupsAboveZero { optimizer }
+                    if !self.momentum_stays_above_zero() =>
+                {
+                    return Err(Error::MomentumUnsupported {
+                        optimizer,
+                        reason: "libtorch fails it once a step with momentum 0 is followed by one above 0; keep the momentum above 0 (base_momentum and max_momentum > 0, and max_momentum - (max_momentum - base_momentum) > 0 in floating point)",
                     });
                 }
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// Whether no momentum of the schedule is 0. The lowest is `max - (max - base)` (for
+    /// `base <= max`): the amplitude is scaled by `scale_factor * scale <= 1`, and rounding is
+    /// monotonic, so no scaled amplitude exceeds the full one. It can be 0 for a base tiny
+    /// next to the max.
+    fn momentum_stays_above_zero(&self) -> bool {
+        self.groups.iter().all(|b| {
+            let lowest = b.max_momentum - (b.max_momentum - b.base_momentum);
+            b.base_momentum > 0.0 && b.max_momentum > 0.0 && lowest > 0.0
+        })
     }
 
     /// Writes the current values; `check_target` has accepted `target`.
@@ -657,11 +713,18 @@ impl CyclicLr {
     }
 
     /// Paddle's `set_dict`, an alias of [`set_state_dict`](Self::set_state_dict).
+    ///
+    /// # Errors
+    /// Those of [`set_state_dict`](Self::set_state_dict).
     pub fn set_dict(&mut self, state: &State) -> Result<(), Error> {
         self.set_state_dict(state)
     }
 
     /// Loads a state from JSON bytes; any bytes at all give a value or an error, never a panic.
+    ///
+    /// # Errors
+    /// [`Error::StateFormat`] for bytes that are not a state, then those of
+    /// [`set_state_dict`](Self::set_state_dict). The scheduler is unchanged on error.
     pub fn load_state_json(&mut self, json: &[u8]) -> Result<(), Error> {
         self.set_state_dict(&State::from_json(json)?)
     }
@@ -670,7 +733,10 @@ impl CyclicLr {
 /// A saved rate must be the one this schedule gives at the saved epoch, to the bit.
 fn check_saved_values(field: &'static str, saved: &PerGroup, current: &[f64]) -> Result<(), Error> {
     let same = match saved {
-        PerGroup::All(value) => current.iter().all(|c| c.to_bits() == value.to_bits()),
+        // A value saved for a scheduler that has none (momentum, when not cycled) is refused.
+        PerGroup::All(value) => {
+            !current.is_empty() && current.iter().all(|c| c.to_bits() == value.to_bits())
+        }
         PerGroup::Each(values) => {
             values.len() == current.len()
                 && values

@@ -130,6 +130,9 @@ impl ScaleFn {
     }
 
     /// Evaluates the function at `x`, refusing a value outside [0, 1].
+    ///
+    /// # Errors
+    /// [`Error::ScaleFn`] for a value outside [0, 1], NaN included.
     pub fn eval(&self, x: f64) -> Result<f64, Error> {
         let value = (self.0)(x);
         if (0.0..=1.0).contains(&value) {

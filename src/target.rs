@@ -2,13 +2,18 @@
 //! tch's optimizers.
 //!
 //! tch 0.26's optimizer setters `unwrap()` libtorch's result, so a bad call panics: a group
-//! index past the last group (`vector::_M_range_check`), or `set_momentum_group` on Adam and
-//! AdamW (libtorch's C++ shim sets beta1, then falls through to "unexpected optimizer"). The
-//! scheduler asks a target what it supports before calling any setter, so neither can happen.
+//! index past the last group libtorch's optimizer holds (`vector::_M_range_check`), or
+//! `set_momentum_group` on anything but SGD (tch's C++ shim sets the group's beta1 or
+//! momentum, then falls through to "unexpected optimizer" on Adam, AdamW and RMSprop alike).
+//! And libtorch's RMSprop creates its momentum buffer at its first step only if its momentum
+//! is then above 0: one built with momentum 0 panics at the first step after a momentum is
+//! set. The scheduler asks a target what it supports before calling any setter, so none of
+//! this can happen.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
+use tch::Tensor;
 use tch::nn::{self, OptimizerConfig, VarStore, Variables};
 
 use crate::error::Error;
@@ -19,8 +24,15 @@ use crate::error::Error;
 pub enum MomentumSupport {
     /// Not at all.
     None { optimizer: &'static str },
+    /// Not safely: the optimizer's kind is unknown, and an RMSprop built with momentum 0 fails
+    /// at the first step after its momentum is set.
+    UnknownKind { optimizer: &'static str },
     /// For all parameter groups at once.
     AllGroups { optimizer: &'static str },
+    /// For all parameter groups at once, and only above 0: libtorch's RMSprop gives a
+    /// parameter a momentum buffer only if its first step has a momentum, and fails every later
+    /// step with a momentum on a parameter without one.
+    AllGroupsAboveZero { optimizer: &'static str },
     /// Group by group.
     PerGroup,
 }
@@ -50,9 +62,9 @@ pub trait LearningRateTarget {
     fn set_group_momentum(&mut self, group: usize, momentum: f64);
 }
 
-/// A plain tch optimizer cannot tell its groups or its kind: the scheduler can set one learning
-/// rate and one momentum for all its groups (both safe for every tch optimizer), and refuses a
-/// per-group schedule. Wrap it in [`TchOptimizer`] for per-group bounds.
+/// A plain tch optimizer cannot tell its groups or its kind: the scheduler sets one learning
+/// rate for all its groups, and refuses a per-group schedule and momentum cycling. Wrap it in
+/// [`TchOptimizer`] for either.
 impl LearningRateTarget for nn::Optimizer {
     fn group_count(&self) -> Option<usize> {
         None
@@ -67,7 +79,7 @@ impl LearningRateTarget for nn::Optimizer {
     }
 
     fn momentum_support(&self) -> MomentumSupport {
-        MomentumSupport::AllGroups {
+        MomentumSupport::UnknownKind {
             optimizer: "tch::nn::Optimizer",
         }
     }
@@ -105,6 +117,12 @@ impl OptimizerKind {
 /// A tch optimizer configuration whose kind is known.
 pub trait KnownOptimizer: OptimizerConfig {
     const KIND: OptimizerKind;
+
+    /// Whether an optimizer built from this configuration can have its momentum set (true
+    /// unless said otherwise).
+    fn takes_momentum(&self) -> bool {
+        true
+    }
 }
 
 impl KnownOptimizer for nn::Sgd {
@@ -121,11 +139,21 @@ impl KnownOptimizer for nn::AdamW {
 
 impl KnownOptimizer for nn::RmsProp {
     const KIND: OptimizerKind = OptimizerKind::RmsProp;
+
+    /// libtorch's RMSprop allocates a parameter's momentum buffer at that parameter's first
+    /// step only when the momentum is above 0 then, and fails every later step that finds a
+    /// momentum above 0 without the buffer. Built with a momentum above 0, its first step has
+    /// one (and a schedule whose momentum can reach 0 is refused).
+    fn takes_momentum(&self) -> bool {
+        self.momentum > 0.0
+    }
 }
 
 /// A `tch::nn::Optimizer` that knows its kind and its parameter groups, so that a scheduler
 /// can set rates and momenta group by group without ever reaching a panicking setter.
-/// Dereferences to the optimizer: `opt.backward_step(&loss)` works as before.
+/// Dereferences to the optimizer: `opt.backward_step(&loss)` works as before. Its own `step`,
+/// `zero_grad` and `backward_step*` also note the variables tch hands libtorch on the way, so
+/// that groups of variables created after the optimizer count once it has stepped.
 ///
 /// ```no_run
 /// use tch::nn::{self, Module, OptimizerConfig};
@@ -143,7 +171,12 @@ impl KnownOptimizer for nn::RmsProp {
 pub struct TchOptimizer {
     optimizer: nn::Optimizer,
     kind: OptimizerKind,
+    takes_momentum: bool,
     variables: Arc<Mutex<Variables>>,
+    /// How many of the store's trainable variables libtorch's optimizer surely holds: those
+    /// there when it was built or when it last stepped through this wrapper. (tch hands it
+    /// the newer ones at its next step, which may open new groups.)
+    in_optimizer: usize,
 }
 
 impl TchOptimizer {
@@ -152,11 +185,54 @@ impl TchOptimizer {
     /// # Errors
     /// [`Error::Torch`] when libtorch refuses to build it.
     pub fn new<C: KnownOptimizer>(config: C, vs: &VarStore, lr: f64) -> Result<Self, Error> {
-        Ok(TchOptimizer {
+        let takes_momentum = config.takes_momentum();
+        let mut optimizer = TchOptimizer {
             optimizer: config.build(vs, lr)?,
             kind: C::KIND,
+            takes_momentum,
             variables: vs.variables_.clone(),
-        })
+            in_optimizer: 0,
+        };
+        optimizer.synced();
+        Ok(optimizer)
+    }
+
+    /// Records that tch has just handed every trainable variable to libtorch.
+    fn synced(&mut self) {
+        if let Ok(variables) = self.variables.lock() {
+            self.in_optimizer = variables.trainable_variables.len();
+        }
+    }
+
+    /// `nn::Optimizer::zero_grad`, noting the variables it adds to the optimizer.
+    pub fn zero_grad(&mut self) {
+        self.optimizer.zero_grad();
+        self.synced();
+    }
+
+    /// `nn::Optimizer::step`, noting the variables it adds to the optimizer.
+    pub fn step(&mut self) {
+        self.optimizer.step();
+        self.synced();
+    }
+
+    /// `nn::Optimizer::backward_step`, noting the variables it adds to the optimizer.
+    pub fn backward_step(&mut self, loss: &Tensor) {
+        self.optimizer.backward_step(loss);
+        self.synced();
+    }
+
+    /// `nn::Optimizer::backward_step_clip`, noting the variables it adds to the optimizer.
+    pub fn backward_step_clip(&mut self, loss: &Tensor, max: f64) {
+        self.optimizer.backward_step_clip(loss, max);
+        self.synced();
+    }
+
+    /// `nn::Optimizer::backward_step_clip_norm`, noting the variables it adds to the
+    /// optimizer.
+    pub fn backward_step_clip_norm(&mut self, loss: &Tensor, max: f64) {
+        self.optimizer.backward_step_clip_norm(loss, max);
+        self.synced();
     }
 
     /// The optimizer's kind.
@@ -185,18 +261,15 @@ impl DerefMut for TchOptimizer {
 }
 
 impl LearningRateTarget for TchOptimizer {
-    /// libtorch makes groups 0..=g for the largest group g of a trainable variable (tch adds
-    /// variables created after the optimizer at its next step, as here).
+    /// libtorch's optimizer has groups 0..=g for the largest group g of the variables it
+    /// holds, and group 0 even when it holds none. Variables created after the optimizer are
+    /// counted once it has stepped through this wrapper: until tch hands them over, a group
+    /// of theirs does not exist in libtorch, and setting its rate would panic.
     fn group_count(&self) -> Option<usize> {
         let variables = self.variables.lock().ok()?;
-        Some(
-            variables
-                .trainable_variables
-                .iter()
-                .map(|v| v.group + 1)
-                .max()
-                .unwrap_or(0),
-        )
+        let all = &variables.trainable_variables;
+        let held = &all[..self.in_optimizer.min(all.len())];
+        Some(held.iter().map(|v| v.group + 1).max().unwrap_or(1))
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
@@ -208,11 +281,19 @@ impl LearningRateTarget for TchOptimizer {
     }
 
     fn momentum_support(&self) -> MomentumSupport {
+        if !self.takes_momentum {
+            return MomentumSupport::None {
+                optimizer: match self.kind {
+                    OptimizerKind::RmsProp => "RMSprop built with momentum 0",
+                    kind => kind.name(),
+                },
+            };
+        }
+        let optimizer = self.kind.name();
         match self.kind {
-            OptimizerKind::Sgd | OptimizerKind::RmsProp => MomentumSupport::PerGroup,
-            OptimizerKind::Adam | OptimizerKind::AdamW => MomentumSupport::AllGroups {
-                optimizer: self.kind.name(),
-            },
+            OptimizerKind::Sgd => MomentumSupport::PerGroup,
+            OptimizerKind::Adam | OptimizerKind::AdamW => MomentumSupport::AllGroups { optimizer },
+            OptimizerKind::RmsProp => MomentumSupport::AllGroupsAboveZero { optimizer },
         }
     }
 
