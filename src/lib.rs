@@ -49,8 +49,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! For one rate per parameter group (tch's `vs.root().set_group(n)`), or momentum cycling per
-//! group, wrap the optimizer in a [`TchOptimizer`], which knows its groups and kind.
+//! For one rate per parameter group (tch's `vs.root().set_group(n)`), or momentum cycling,
+//! wrap the optimizer in a [`TchOptimizer`], which knows its groups and kind.
 //!
 //! # Saving and resuming
 //!
