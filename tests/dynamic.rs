@@ -16,6 +16,8 @@
 //!     rows.append((step, scheduler.last_epoch, scheduler.last_lr))
 //! ```
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,37 @@ use cyclic_lr::train::checkpoint::MANIFEST;
 use cyclic_lr::train::dynamic::{self, Config, Report, TrainError};
 use tch::Device;
 use tempfile::TempDir;
+
+/// Counts the heap allocations Rust makes on each thread (libtorch's own, in C++, are not
+/// seen), so that a test can tell what the training loop allocates per step.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const REFERENCE: &str = include_str!("dynamic/seed_triangular.csv");
 
@@ -232,6 +265,23 @@ fn quiet_prints_no_per_step_lines() -> Result<()> {
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), 6);
     assert!(lines[..5].iter().all(|l| l.starts_with("epoch ")));
+    Ok(())
+}
+
+#[test]
+fn quiet_training_allocates_nothing_per_step() -> Result<()> {
+    let allocations = |batches| -> Result<u64> {
+        let config = Config {
+            epochs: 1,
+            batches,
+            verbose: false,
+            ..seed_run()
+        };
+        let before = ALLOCATIONS.with(Cell::get);
+        dynamic::run(&config, &mut std::io::sink())?;
+        Ok(ALLOCATIONS.with(Cell::get) - before)
+    };
+    assert_eq!(allocations(200)?, allocations(1)?);
     Ok(())
 }
 

@@ -221,9 +221,9 @@ pub fn save(dir: &Path, vs: &VarStore, progress: &Progress) -> Result<(), Checkp
         path: dir.join(MANIFEST),
         source: io::Error::other(e),
     })?;
-    write_atomically(dir, MANIFEST, json.as_bytes())?;
-
-    remove_unused_weights(dir, &file)
+    write_atomically(dir, MANIFEST, format!("{json}\n").as_bytes())?;
+    remove_unused_weights(dir, &file);
+    Ok(())
 }
 
 /// Reads the checkpoint in `dir` and checks it against the variables of `vs` (names, shapes,
@@ -388,21 +388,19 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
 }
 
 /// Removes the weights files of earlier checkpoints (or of a crash before a manifest named
-/// them). Only names of the form this module writes are touched.
-fn remove_unused_weights(dir: &Path, current: &str) -> Result<(), CheckpointError> {
-    let entries = fs::read_dir(dir).map_err(|source| CheckpointError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+/// them). Only names of the form this module writes are touched. Best effort: the new
+/// checkpoint is complete already, and a file left behind only takes space.
+fn remove_unused_weights(dir: &Path, current: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name != current && name.starts_with(WEIGHTS_PREFIX) && name.ends_with(WEIGHTS_SUFFIX) {
-            let path = entry.path();
-            fs::remove_file(&path).map_err(|source| CheckpointError::Write { path, source })?;
+            let _ = fs::remove_file(entry.path());
         }
     }
-    Ok(())
 }
 
 /// 64-bit FNV-1a.

@@ -195,8 +195,9 @@ pub fn run(config: &Config, out: &mut impl Write) -> Result<Report, TrainError> 
         let mut loss = Tensor::zeros([], (Kind::Float, config.device));
         for _ in 0..config.batches {
             draw_batch(&mut batch, start.seed, step);
+            // `f_reshape`, not `f_view`: tch's `view` boxes the shape on every call.
             let x = Tensor::f_from_slice(&batch)?
-                .f_view([BATCH_SIZE, config.features])?
+                .f_reshape([BATCH_SIZE, config.features])?
                 .f_to_device(config.device)?;
             loss = linear.forward(&x).f_mean(Kind::Float)?;
             opt.backward_step(&loss);
@@ -342,7 +343,7 @@ fn init_weights(vs: &VarStore, in_features: i64, seed: u64) -> Result<(), TchErr
                 .map(|_| rng.random_range(-bound..bound))
                 .collect();
             let values = Tensor::f_from_slice(&values)?
-                .f_view(variable.size().as_slice())?
+                .f_reshape(variable.size())?
                 .f_to_device(variable.device())?;
             variable.f_copy_(&values)?;
         }
