@@ -451,6 +451,23 @@ fn leftovers_of_an_interrupted_save_neither_break_resume_nor_stay() -> Result<()
 }
 
 #[test]
+fn a_checkpoint_folder_that_cannot_be_made_is_refused_before_training() -> Result<()> {
+    let parent = TempDir::new()?;
+    let file = parent.path().join("a-file");
+    fs::write(&file, b"")?;
+    let dir = file.join("checkpoint");
+    let mut out = Vec::new();
+    let error = dynamic::run(&quiet(5, Some(&dir), false), &mut out).err();
+    let message = error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("{}: cannot write: ", dir.display())),
+        "{message:?}"
+    );
+    assert!(out.is_empty());
+    Ok(())
+}
+
+#[test]
 fn resume_without_a_checkpoint_folder_is_refused() {
     let result = train(&quiet(5, None, true));
     let error = result.err().map(|e| e.downcast::<TrainError>());

@@ -184,6 +184,18 @@ impl Checkpoint {
     }
 }
 
+/// Creates the checkpoint folder if it is missing, so that a path that cannot hold one is
+/// refused before any training.
+///
+/// # Errors
+/// [`CheckpointError::Write`] naming the folder.
+pub fn create_dir(dir: &Path) -> Result<(), CheckpointError> {
+    fs::create_dir_all(dir).map_err(|source| CheckpointError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 /// Writes a checkpoint of `vs` and `progress` into `dir` (created if missing), replacing the
 /// one there atomically (see the module documentation).
 ///
@@ -194,8 +206,7 @@ pub fn save(dir: &Path, vs: &VarStore, progress: &Progress) -> Result<(), Checkp
         let path = path.to_path_buf();
         move |source| CheckpointError::Write { path, source }
     };
-    fs::create_dir_all(dir).map_err(write_error(dir))?;
-
+    create_dir(dir)?;
     let temporary = dir.join(".weights.tmp");
     write_weights(vs, &temporary)?;
     let bytes = fs::read(&temporary).map_err(write_error(&temporary))?;

@@ -128,7 +128,7 @@ pub enum TrainError {
     #[error("resuming needs a checkpoint folder")]
     ResumeWithoutCheckpoint,
 
-    /// A count that must be positive was 0.
+    /// A count that must be positive (epochs, batches, features) was not.
     #[error("{parameter} must be at least 1")]
     Zero { parameter: &'static str },
 }
@@ -140,11 +140,20 @@ pub enum TrainError {
 /// checkpoint that already has `config.epochs` epochs done gives its final line without
 /// training.
 ///
+/// ```
+/// use cyclic_lr::train::dynamic::{self, Config};
+///
+/// let config = Config { epochs: 1, verbose: false, ..Config::default() };
+/// let report = dynamic::run(&config, &mut std::io::stdout())?;
+/// assert_eq!(report.summary.step, 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`TrainError::Checkpoint`] for a checkpoint that is missing, damaged, or saved by a run set
 /// up differently (another model shape, schedule, batches per epoch or seed), or that has more
 /// epochs done than `config.epochs`; [`TrainError::ResumeWithoutCheckpoint`];
-/// [`TrainError::Zero`] for zero epochs or batches; [`TrainError::Scheduler`] for a schedule
+/// [`TrainError::Zero`] for no epochs, batches or features; [`TrainError::Scheduler`] for a schedule
 /// refused; [`TrainError::Output`] when `out` fails.
 pub fn run(config: &Config, out: &mut impl Write) -> Result<Report, TrainError> {
     if config.batches == 0 {
@@ -155,6 +164,11 @@ pub fn run(config: &Config, out: &mut impl Write) -> Result<Report, TrainError> 
     if config.epochs == 0 {
         return Err(TrainError::Zero {
             parameter: "epochs",
+        });
+    }
+    if config.features < 1 {
+        return Err(TrainError::Zero {
+            parameter: "features",
         });
     }
     let vs = VarStore::new(config.device);
@@ -173,6 +187,9 @@ pub fn run(config: &Config, out: &mut impl Write) -> Result<Report, TrainError> 
             .ok_or(TrainError::ResumeWithoutCheckpoint)?;
         resume(config, &vs, &mut scheduler, &checkpoint::load(dir, &vs)?)?
     } else {
+        if let Some(dir) = &config.checkpoint {
+            checkpoint::create_dir(dir)?;
+        }
         let seed = config.seed.unwrap_or(DEFAULT_SEED);
         init_weights(&vs, config.features, seed)?;
         if config.verbose {
