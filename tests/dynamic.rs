@@ -2,18 +2,21 @@
 //! output, its determinism, its checkpoints and how it refuses a bad one.
 //!
 //! Most tests call the library's loop and read what it wrote; those about exit codes and
-//! stderr run the example's binary, which `cargo test` builds beside the tests
-//! (`cargo test --release --test dynamic --example dynamic` when running these alone).
+//! stderr run the example's binary, which `cargo test` builds beside the tests. To run these
+//! alone, build it first: `cargo build --release --example dynamic` then
+//! `cargo test --release --test dynamic` (`cargo test --example dynamic` would build the
+//! example as a test harness instead).
 //!
 //! `dynamic/seed_triangular.csv` is Paddle 3.3.1's trace of the seed's schedule:
 //!
 //! ```python
-//! scheduler = paddle.optimizer.lr.CyclicLR(base_learning_rate=0.5, max_learning_rate=1.0,
-//!                                          step_size_up=15, step_size_down=5)
-//! rows = [(0, scheduler.last_epoch, scheduler.last_lr)]
-//! for step in range(1, 201):
-//!     scheduler.step()
-//!     rows.append((step, scheduler.last_epoch, scheduler.last_lr))
+//! from paddle.optimizer.lr import CyclicLR
+//! s = CyclicLR(base_learning_rate=0.5, max_learning_rate=1.0, step_size_up=15, step_size_down=5)
+//! rows = [(0, s.last_epoch, s())]
+//! for i in range(1, 201):
+//!     s.step(s.last_epoch + 1)
+//!     rows.append((i, s.last_epoch, s()))
+//! # written as f"{step},{last_epoch},{lr!r}"
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -25,7 +28,7 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, Result, bail, ensure};
 use cyclic_lr::CyclicLrConfig;
-use cyclic_lr::train::checkpoint::MANIFEST;
+use cyclic_lr::train::checkpoint::{self, MANIFEST, Progress};
 use cyclic_lr::train::dynamic::{self, Config, Report, TrainError};
 use tch::Device;
 use tempfile::TempDir;
@@ -159,7 +162,7 @@ fn example(args: &[&str]) -> Result<Output> {
     let binary = profile.join("examples").join("dynamic");
     ensure!(
         binary.exists(),
-        "{} is missing: run `cargo test --release --test dynamic --example dynamic`",
+        "{} is missing: run `cargo build --release --example dynamic` first",
         binary.display()
     );
     Ok(Command::new(binary).args(args).output()?)
@@ -464,6 +467,27 @@ fn a_checkpoint_folder_that_cannot_be_made_is_refused_before_training() -> Resul
         "{message:?}"
     );
     assert!(out.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_checkpoint_keeps_a_loss_that_json_cannot_write_as_a_number() -> Result<()> {
+    let dir = TempDir::new()?;
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _linear = tch::nn::linear(vs.root(), 10, 10, Default::default());
+    for loss in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e-300] {
+        let progress = Progress {
+            epoch: 1,
+            step: 20,
+            batches: 20,
+            seed: 0,
+            loss,
+            scheduler: Config::default().scheduler.init()?.state_dict(),
+        };
+        checkpoint::save(dir.path(), &vs, &progress)?;
+        let loaded = checkpoint::load(dir.path(), &vs)?.progress.loss;
+        assert_eq!(loaded.to_bits(), loss.to_bits(), "{loss}");
+    }
     Ok(())
 }
 
