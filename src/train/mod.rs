@@ -1,6 +1,7 @@
 //! The seed's training loops (Paddle's CyclicLR examples), shared by `examples/` and `tests/`
 //! so that what the tests check is what the examples run.
 
+pub mod checkpoint;
 pub mod dynamic;
 pub mod static_graph;
 
