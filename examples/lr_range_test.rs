@@ -68,11 +68,20 @@ struct Args {
     #[arg(long, default_value = "lr_range_test.csv")]
     csv: PathBuf,
     /// Also draw loss against rate into this file (.svg or .png).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_plot_path)]
     plot: Option<PathBuf>,
     /// cpu or cuda (default: cuda when available).
     #[arg(long, value_parser = common::parse_device)]
     device: Option<Device>,
+}
+
+/// Refused when parsing rather than after the range test has run.
+fn parse_plot_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg" | "png") => Ok(path),
+        _ => Err(format!("{text:?} must end in .svg or .png")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -179,7 +188,7 @@ fn progress_bar(len: u64, prefix: &'static str) -> anyhow::Result<ProgressBar> {
         return Ok(ProgressBar::hidden());
     }
     let bar = ProgressBar::new(len).with_prefix(prefix).with_style(
-        ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} {msg}")?
+        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg}")?
             .progress_chars("=> "),
     );
     Ok(bar)

@@ -312,7 +312,7 @@ impl Suggestion {
     /// Why: `r_min` is where the loss stops falling, Smith's reading of the max bound, but the
     /// moving average lags the raw loss, so the smoothed minimum sits where the raw loss has
     /// already turned up, near the edge of divergence (on `f(w) = a w²/2` under noisy SGD it
-    /// falls between 0.4 and 1.8 times the divergence threshold `2/a`). A quarter of it keeps
+    /// falls between half and twice the divergence threshold `2/a`). A quarter of it keeps
     /// the cycle's peak on the side that still trains, where the paper's "within a factor of two
     /// of the largest rate that converges" puts the best fixed rate. The base is a quarter of
     /// the max, the paper's advice for the triangular policy ("set base_lr to 1/3 or 1/4 of
@@ -428,13 +428,24 @@ impl RangeTest {
             steps,
             ..
         } = self.config;
-        if step + 1 >= steps {
+        if step == 0 {
+            return start;
+        }
+        if step >= steps - 1 {
             return end;
         }
         let t = step as f64 / (steps - 1) as f64;
         match self.config.sweep {
             Sweep::Linear => start + (end - start) * t,
-            Sweep::Exponential => start * (end / start).powf(t),
+            Sweep::Exponential => {
+                let ratio = end / start;
+                if ratio.is_finite() {
+                    start * ratio.powf(t)
+                } else {
+                    // Over more than 308 decades: in logarithms, which cannot overflow.
+                    (start.ln() + (end.ln() - start.ln()) * t).exp()
+                }
+            }
         }
     }
 

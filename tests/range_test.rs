@@ -128,6 +128,17 @@ fn exponential_sweep_has_equal_ratios_from_start_to_end() -> anyhow::Result<()> 
 }
 
 #[test]
+fn exponential_sweep_over_six_hundred_decades_stays_finite() -> anyhow::Result<()> {
+    let test = RangeTestConfig::new(1e-300, 1e300, 7).init()?;
+    let rates: Vec<f64> = (0..7).map(|i| test.learning_rate(i)).collect();
+    for (i, rate) in rates.iter().enumerate() {
+        let expected = 10f64.powi(100 * i as i32 - 300);
+        assert!((rate / expected - 1.0).abs() < 1e-12, "{rates:?}");
+    }
+    Ok(())
+}
+
+#[test]
 fn linear_sweep_has_equal_steps_from_start_to_end() -> anyhow::Result<()> {
     let test = RangeTestConfig::new(0.0, 0.8, 5)
         .with_sweep(Sweep::Linear)
