@@ -309,16 +309,15 @@ impl Suggestion {
     /// `r_min`; the max bound is `r_min / 4` and the base bound `r_min / 16`. `None` when the
     /// lowest point is the first: the loss never fell.
     ///
-    /// Why: `r_min` is where the loss stops falling, Smith's reading of the max bound, but the
-    /// moving average lags the raw loss, so the smoothed minimum sits where the raw loss has
-    /// already turned up, near the edge of divergence (on `f(w) = a w²/2` under noisy SGD it
-    /// falls between half and twice the divergence threshold `2/a`). A quarter of it keeps
-    /// the cycle's peak on the side that still trains, where the paper's "within a factor of two
-    /// of the largest rate that converges" puts the best fixed rate. The base is a quarter of
-    /// the max, the paper's advice for the triangular policy ("set base_lr to 1/3 or 1/4 of
-    /// max_lr"), which also lands where the loss has started to fall on the curves this crate
-    /// was tried on. fastai divides `r_min` by 10 for a fixed rate; a cyclical schedule spends
-    /// most of its time below its peak, so it can take a higher one.
+    /// Why: Smith reads the max bound off where the loss stops falling, which is `r_min`. But
+    /// the moving average lags the raw loss, so its minimum comes after the raw loss has
+    /// turned up, close to where training diverges: on `f(w) = a w²/2` under noisy SGD,
+    /// `r_min` lies between half and twice the divergence threshold `2/a` (see the crate's
+    /// tests). Dividing by 4 brings the peak of the cycle back to where training converges,
+    /// whatever the lag. The base is a quarter of the max, the paper's rule of thumb for the
+    /// triangular policy ("base_lr 1/3 or 1/4 of max_lr"), so that the cycle spans the steep
+    /// part of the curve. fastai divides `r_min` by 10 to choose one fixed rate; a cycle spends
+    /// most of its steps below its peak, so its peak can be higher.
     pub fn from_curve(points: impl IntoIterator<Item = (f64, f64)>) -> Option<Suggestion> {
         let mut minimum: Option<(usize, f64, f64)> = None;
         for (index, (learning_rate, smoothed)) in points.into_iter().enumerate() {
