@@ -702,3 +702,36 @@ fn points_hold_the_loss_the_step_returned() -> anyhow::Result<()> {
     assert_eq!(losses, [3.0, 2.0, 1.0]);
     Ok(())
 }
+
+#[test]
+fn progress_sees_every_point_as_it_is_measured() -> anyhow::Result<()> {
+    let vs = VarStore::new(Device::Cpu);
+    let test = RangeTestConfig::new(0.001, 1.0, 5).init()?;
+    let mut seen = Vec::new();
+    let mut losses = [3.0, 2.0, 1.0, 1.5, 2.0].into_iter();
+    let result = test.run_with_progress(
+        &vs,
+        &mut Recorder::default(),
+        0.5,
+        |_, _| losses.next().context("too many steps"),
+        |step, point: &RangeTestPoint| seen.push((step, *point)),
+    )?;
+    let expected: Vec<(usize, RangeTestPoint)> =
+        result.points().iter().copied().enumerate().collect();
+    assert_eq!(seen, expected);
+    Ok(())
+}
+
+#[test]
+fn range_test_drives_a_tch_optimizer_wrapper() -> anyhow::Result<()> {
+    let (vs, w) = quadratic_weights(6);
+    let before = bits(&w)?;
+    let mut rng = StdRng::seed_from_u64(6);
+    let mut step = quadratic_step(1.0, &w, &mut rng);
+    let mut opt = cyclic_lr::TchOptimizer::new(nn::Sgd::default(), &vs, 0.01)?;
+    let test = RangeTestConfig::new(1e-3, 10.0, 100).init()?;
+    let result = test.run(&vs, &mut opt, 0.01, |opt, lr| step(opt, lr))?;
+    assert!(result.stopped_early());
+    assert_eq!(bits(&w)?, before);
+    Ok(())
+}
