@@ -52,6 +52,12 @@
 //! For one rate per parameter group (tch's `vs.root().set_group(n)`), or momentum cycling,
 //! wrap the optimizer in a [`TchOptimizer`], which knows its groups and kind.
 //!
+//! # Choosing the bounds
+//!
+//! Run the LR range test first ([`range_test`]): it sweeps the rate up while training, stops
+//! when the loss diverges, puts the weights back, suggests both bounds and builds the
+//! [`CyclicLrConfig`].
+//!
 //! # Saving and resuming
 //!
 //! [`CyclicLr::state_dict`] is Paddle's state (`last_epoch`, `last_lr`) plus the configuration

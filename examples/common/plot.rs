@@ -136,15 +136,19 @@ macro_rules! draw_lines {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
         }
-        for (x, label) in &$panel.markers {
+        // Markers are dashed, each in its own colour, so the legend tells them apart.
+        for (j, (x, label)) in $panel.markers.iter().enumerate() {
+            let color = COLORS[($panel.series.len() + j) % COLORS.len()];
             $chart
-                .draw_series(LineSeries::new(
+                .draw_series(DashedLineSeries::new(
                     vec![(*x, $y0), (*x, $y1)],
-                    BLACK.stroke_width(1),
+                    6,
+                    4,
+                    color.stroke_width(2),
                 ))?
                 .label(label.as_str())
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
         }
         $chart
