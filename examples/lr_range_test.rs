@@ -26,10 +26,11 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use cyclic_lr::CyclicLr;
 use cyclic_lr::range_test::{RangeTestConfig, RangeTestResult, StopReason, Suggestion, Sweep};
+use cyclic_lr::train::standard_normal;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -132,13 +133,6 @@ impl Spirals {
             held_out: tensors(&held_out),
         }
     }
-}
-
-/// Box–Muller: rand 0.9 itself has no normal distribution.
-fn standard_normal(rng: &mut StdRng) -> f64 {
-    let u: f64 = 1.0 - rng.random::<f64>();
-    let v: f64 = rng.random();
-    (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
 }
 
 fn mlp(path: &nn::Path) -> impl Module + use<> {

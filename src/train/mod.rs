@@ -57,3 +57,11 @@ pub fn epoch_line(epoch: usize, mean_loss: f64, lr: f64) -> String {
         PyFloat(lr)
     )
 }
+
+/// A standard normal draw by Box-Muller (rand 0.9 itself has no normal distribution).
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
+    // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

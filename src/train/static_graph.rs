@@ -15,12 +15,12 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{CModule, Device, Kind, Tensor, TrainableCModule};
 
-use crate::train::{Summary, epoch_line, parameter_checksum};
+use crate::train::{Summary, epoch_line, parameter_checksum, standard_normal};
 use crate::{CyclicLr, CyclicLrConfig};
 
 /// The shape of one fed batch, `x` and `y` alike: the seed's `np.random.randn(3, 4, 5)`.
@@ -379,16 +379,11 @@ impl Batches {
         (x, y)
     }
 
-    /// Box-Muller: two uniforms give a standard normal (rand 0.9 has no normal distribution).
+    /// A [3, 4, 5] tensor of standard normal draws.
     fn standard_normal(&mut self) -> Tensor {
         let count = BATCH_SHAPE.iter().product::<i64>() as usize;
         let values: Vec<f32> = (0..count)
-            .map(|_| {
-                // 1 - [0, 1) is (0, 1]: the logarithm stays finite.
-                let u1 = 1.0 - self.rng.random::<f64>();
-                let u2 = self.rng.random::<f64>();
-                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-            })
+            .map(|_| standard_normal(&mut self.rng) as f32)
             .collect();
         Tensor::from_slice(&values)
             .reshape(BATCH_SHAPE)
