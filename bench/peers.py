@@ -96,12 +96,14 @@ def run(args):
     print(f"version {system} {version}")
     for _ in range(args.warm_up_steps):
         train_step()
-    for _ in range(args.repeats):
-        ns = time_loop(train_step, args.steps)
-        print(f"sample {system} train_step_us {ns / args.steps / 1e3:.4f}")
-    for _ in range(args.repeats):
-        ns = time_loop(scheduler_step, args.scheduler_steps)
-        print(f"sample {system} scheduler_step_ns {ns / args.scheduler_steps:.4f}")
+    # Short blocks, one sample each: their median is an undisturbed step's time even on a
+    # busy machine (see benches/peers.rs).
+    for _ in range(args.blocks):
+        ns = time_loop(train_step, args.block_steps)
+        print(f"sample {system} train_step_us {ns / args.block_steps / 1e3:.4f}")
+    for _ in range(args.blocks):
+        ns = time_loop(scheduler_step, args.scheduler_block_steps)
+        print(f"sample {system} scheduler_step_ns {ns / args.scheduler_block_steps:.4f}")
     sys.stdout.flush()
 
 
@@ -161,8 +163,9 @@ def table(args):
         return "–" if value is None else f"{value:.{digits}f}"
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"Measured {now} on {machine()}; one thread each; medians of "
-          f"{max((len(v) for v in samples.values()), default=0)} timed repeats.")
+    blocks = {system: len(samples.get((system, "train_step_us"), [])) for system in NAMES}
+    print(f"Measured {now} on {machine()}; one thread each; medians over timed blocks of "
+          f"about a millisecond ({', '.join(f'{n} {s}' for s, n in blocks.items())}).")
     print()
     print("| | µs per training step | ns per scheduler step |")
     print("|---|---:|---:|")
@@ -210,9 +213,9 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="time a peer's seed loop")
     run_parser.add_argument("framework", choices=["torch", "paddle"])
-    run_parser.add_argument("--repeats", type=int, default=5)
-    run_parser.add_argument("--steps", type=int, default=1000)
-    run_parser.add_argument("--scheduler-steps", type=int, default=20000)
+    run_parser.add_argument("--blocks", type=int, default=100, help="timed blocks per figure")
+    run_parser.add_argument("--block-steps", type=int, default=5, help="training steps per block")
+    run_parser.add_argument("--scheduler-block-steps", type=int, default=200)
     run_parser.add_argument("--warm-up-steps", type=int, default=200)
     table_parser = commands.add_parser("table", help="print the medians and ratios")
     table_parser.add_argument("files", nargs="*")

@@ -5,10 +5,11 @@
 #
 #   bench/peers.sh [--rounds N] [--quick]
 #
-# Each round runs the three one after the other, so that a change of machine load reaches all
-# three; the table takes the medians over every round's timed repeats. Times are taken inside
-# the loops, so process start-up and imports are not in them. --quick: short loops, to check
-# that everything runs (the figures are then rough).
+# Each round (5 by default) runs the three one after the other, so that a change of machine
+# load reaches all three. Each times its loops inside the process (start-up and imports are
+# not in the figures) over short blocks of about a millisecond, and the table takes the
+# median over every block of every round: the time of an undisturbed step, even on a shared
+# machine. --quick: a few blocks, to check that everything runs (the figures are then rough).
 #
 # The peers come from PyPI (torch==2.13.0, paddlepaddle==3.3.1) into a virtual environment
 # made on first use (~5 GB, a few minutes; an interrupted install is redone) in
@@ -24,7 +25,7 @@ die() {
     exit 2
 }
 
-rounds=3
+rounds=5
 quick=false
 while [ $# -gt 0 ]; do
     case $1 in
@@ -74,8 +75,8 @@ echo "peers: building the crate's side (cargo bench --bench peers --no-run)" >&2
 cargo bench --quiet --bench peers --no-run >&2 || die "cargo could not build benches/peers.rs"
 
 if $quick; then
-    python_args=(--repeats 2 --steps 100 --scheduler-steps 2000 --warm-up-steps 20)
-    rust_args=(--repeats 2 --steps 200 --scheduler-steps 20000 --warm-up-steps 50)
+    python_args=(--blocks 10 --block-steps 2 --scheduler-block-steps 100 --warm-up-steps 20)
+    rust_args=(--blocks 20 --block-steps 5 --scheduler-block-steps 1000 --warm-up-steps 50)
 else
     python_args=()
     rust_args=()
@@ -101,7 +102,7 @@ for round in $(seq "$rounds"); do
     echo "peers: round $round of $rounds: PyTorch, Paddle, cyclic-lr" >&2
     measure PyTorch "$python" bench/peers.py run torch "${python_args[@]}"
     measure Paddle "$python" bench/peers.py run paddle "${python_args[@]}"
-    measure cyclic-lr cargo bench --quiet --bench peers -- "${rust_args[@]}"
+    measure cyclic-lr cargo bench --quiet --bench peers -- --samples "${rust_args[@]}"
 done
 
 echo >&2

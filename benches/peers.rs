@@ -2,13 +2,18 @@
 //! a [10, 10] uniform batch, mean loss) with and without the scheduler, and the scheduler step
 //! alone, timed inside the loop on the CPU with one intra-op thread.
 //!
-//! Prints one line per timed repeat, `sample <system> <metric> <value>`, which
-//! `bench/peers.py table` turns into medians and ratios; `bench/peers.py run torch|paddle` prints
-//! the same lines for the peers.
+//! Every figure is timed over short blocks of steps (about a millisecond each), and its median
+//! over the blocks is printed. On a shared machine most blocks run without being descheduled,
+//! so the median is the time of an undisturbed step even when the machine is busy. With
+//! `--samples` it prints every block instead, as `sample <system> <metric> <value per step>`:
+//! `bench/peers.py table` takes the medians, and `bench/peers.py run torch|paddle` prints the
+//! same lines for the peers.
 //!
-//! `cargo bench --bench peers [-- --repeats R --steps N --scheduler-steps M]`. Like criterion's
-//! benches it takes a name filter: `cargo bench NAME` runs it only when NAME is in "peers".
+//! `cargo bench --bench peers [-- --samples --blocks B --block-steps N
+//! --scheduler-block-steps M --warm-up-steps W]`. Like criterion's benches it takes a name
+//! filter: `cargo bench NAME` runs it only when NAME is in "peers".
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -18,22 +23,25 @@ use cyclic_lr::{CyclicLr, CyclicLrConfig};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-/// Training steps each loop runs before the other takes over (a few milliseconds).
-const STEPS_PER_BLOCK: u32 = 100;
-
 struct Options {
-    repeats: usize,
-    steps: u32,
-    scheduler_steps: u32,
+    /// Print every block's figures rather than their medians.
+    samples: bool,
+    /// Timed blocks per figure.
+    blocks: u32,
+    /// Training steps per block.
+    block_steps: u32,
+    /// Scheduler steps per block.
+    scheduler_block_steps: u32,
     warm_up_steps: u32,
 }
 
 /// `None` when a name filter excludes this bench.
 fn parse_options() -> anyhow::Result<Option<Options>> {
     let mut options = Options {
-        repeats: 5,
-        steps: 2_000,
-        scheduler_steps: 100_000,
+        samples: false,
+        blocks: 200,
+        block_steps: 20,
+        scheduler_block_steps: 5_000,
         warm_up_steps: 500,
     };
     let mut args = std::env::args().skip(1);
@@ -51,9 +59,12 @@ fn parse_options() -> anyhow::Result<Option<Options>> {
             Ok(n)
         };
         match arg.as_str() {
-            "--repeats" => options.repeats = value("--repeats")? as usize,
-            "--steps" => options.steps = value("--steps")?,
-            "--scheduler-steps" => options.scheduler_steps = value("--scheduler-steps")?,
+            "--samples" => options.samples = true,
+            "--blocks" => options.blocks = value("--blocks")?,
+            "--block-steps" => options.block_steps = value("--block-steps")?,
+            "--scheduler-block-steps" => {
+                options.scheduler_block_steps = value("--scheduler-block-steps")?
+            }
             "--warm-up-steps" => options.warm_up_steps = value("--warm-up-steps")?,
             // What cargo passes to every bench target.
             "--bench" => {}
@@ -126,11 +137,65 @@ fn time_scheduler_steps(
     Ok(start.elapsed().as_secs_f64() * 1e9 / f64::from(steps))
 }
 
-fn sample(system: &str, metric: &str, value: f64) {
-    println!("sample {system} {metric} {value:.4}");
+/// Every block's figure, by system and metric.
+#[derive(Default)]
+struct Samples(BTreeMap<(&'static str, &'static str), Vec<f64>>);
+
+impl Samples {
+    fn add(&mut self, system: &'static str, metric: &'static str, value: f64) {
+        self.0.entry((system, metric)).or_default().push(value);
+    }
+
+    fn median(&self, system: &'static str, metric: &'static str) -> f64 {
+        let Some(values) = self.0.get(&(system, metric)) else {
+            return f64::NAN;
+        };
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let middle = sorted.len() / 2;
+        if sorted.len() % 2 == 1 {
+            sorted[middle]
+        } else {
+            (sorted[middle - 1] + sorted[middle]) / 2.0
+        }
+    }
+
+    fn print_all(&self) {
+        for ((system, metric), values) in &self.0 {
+            for value in values {
+                println!("sample {system} {metric} {value:.4}");
+            }
+        }
+    }
+
+    fn print_medians(&self, options: &Options) {
+        println!(
+            "peers: the seed's training loop on the CPU, one thread; medians of {} blocks \
+             (bench/peers.sh sets them beside PyTorch's and Paddle's)",
+            options.blocks
+        );
+        println!(
+            "  training step, tch alone         {:>8.2} µs",
+            self.median("tch", "train_step_us")
+        );
+        println!(
+            "  training step, tch + cyclic-lr   {:>8.2} µs ({:+.2} % in interleaved pairs)",
+            self.median("cyclic-lr", "train_step_us"),
+            self.median("cyclic-lr", "scheduler_overhead_pct")
+        );
+        println!(
+            "  scheduler step, rate set on SGD  {:>8.1} ns",
+            self.median("cyclic-lr", "scheduler_step_ns")
+        );
+        println!(
+            "  next rate alone (step())         {:>8.1} ns",
+            self.median("cyclic-lr", "next_rate_ns")
+        );
+    }
 }
 
-fn run(options: &Options) -> anyhow::Result<()> {
+fn run(options: &Options) -> anyhow::Result<Samples> {
+    let mut samples = Samples::default();
     tch::set_num_threads(1);
     tch::set_num_interop_threads(1);
     let mut raw = Seed::new(false)?;
@@ -139,27 +204,21 @@ fn run(options: &Options) -> anyhow::Result<()> {
         raw.train_step()?;
         scheduled.train_step()?;
     }
-    // The two loops alternate in short blocks, so that both see the same machine load; the
-    // overhead is the ratio within each repeat, which drifts far less than a ratio of medians.
-    let blocks = options.steps.div_ceil(STEPS_PER_BLOCK);
-    let block_steps = options.steps.div_ceil(blocks);
-    for _ in 0..options.repeats {
-        let (mut raw_us, mut scheduled_us) = (0.0, 0.0);
-        for block in 0..blocks {
-            // Each goes first in half the blocks: whatever the first of a pair pays (or is
-            // spared), both pay it alike.
-            if block % 2 == 0 {
-                raw_us += raw.time_train_steps(block_steps)?;
-                scheduled_us += scheduled.time_train_steps(block_steps)?;
-            } else {
-                scheduled_us += scheduled.time_train_steps(block_steps)?;
-                raw_us += raw.time_train_steps(block_steps)?;
-            }
-        }
-        let (raw_us, scheduled_us) = (raw_us / f64::from(blocks), scheduled_us / f64::from(blocks));
-        sample("tch", "train_step_us", raw_us);
-        sample("cyclic-lr", "train_step_us", scheduled_us);
-        sample(
+
+    // The two loops alternate block by block, so that each pair of blocks sees the same
+    // machine; the overhead is the median of the ratios within pairs. Each loop goes first in
+    // half the pairs, so whatever the first of a pair pays, both pay alike.
+    for block in 0..options.blocks {
+        let (raw_us, scheduled_us) = if block % 2 == 0 {
+            let raw_us = raw.time_train_steps(options.block_steps)?;
+            (raw_us, scheduled.time_train_steps(options.block_steps)?)
+        } else {
+            let scheduled_us = scheduled.time_train_steps(options.block_steps)?;
+            (raw.time_train_steps(options.block_steps)?, scheduled_us)
+        };
+        samples.add("tch", "train_step_us", raw_us);
+        samples.add("cyclic-lr", "train_step_us", scheduled_us);
+        samples.add(
             "cyclic-lr",
             "scheduler_overhead_pct",
             (scheduled_us / raw_us - 1.0) * 100.0,
@@ -173,20 +232,28 @@ fn run(options: &Options) -> anyhow::Result<()> {
         bail!("the scheduled loop has a scheduler");
     };
     let opt = &mut scheduled.opt;
-    for _ in 0..options.repeats {
-        let with_optimizer =
-            time_scheduler_steps(options.scheduler_steps, scheduler, |s| s.step_with(opt))?;
-        let alone = time_scheduler_steps(options.scheduler_steps, scheduler, CyclicLr::step)?;
-        sample("cyclic-lr", "scheduler_step_ns", with_optimizer);
-        sample("cyclic-lr", "next_rate_ns", alone);
+    let steps = options.scheduler_block_steps;
+    for _ in 0..options.blocks {
+        let with_optimizer = time_scheduler_steps(steps, scheduler, |s| s.step_with(opt))?;
+        let alone = time_scheduler_steps(steps, scheduler, CyclicLr::step)?;
+        samples.add("cyclic-lr", "scheduler_step_ns", with_optimizer);
+        samples.add("cyclic-lr", "next_rate_ns", alone);
     }
-    Ok(())
+    Ok(samples)
 }
 
 fn main() -> ExitCode {
-    let result = parse_options().and_then(|options| match options {
-        Some(options) => run(&options),
-        None => Ok(()),
+    let result = parse_options().and_then(|options| {
+        let Some(options) = options else {
+            return Ok(());
+        };
+        let samples = run(&options)?;
+        if options.samples {
+            samples.print_all();
+        } else {
+            samples.print_medians(&options);
+        }
+        Ok(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
