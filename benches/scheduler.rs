@@ -69,6 +69,19 @@ fn next_rate(c: &mut Criterion) {
             b.iter_custom(|iters| time_steps(iters, &fresh, CyclicLr::step))
         });
     }
+    // exp_range's scale is Python's `gamma ** it`, C's pow, which the rate must share to be
+    // bit for bit the peers': most of that mode's time is this call.
+    let mut iterations = 0.0;
+    group.bench_function("exp_range_pow_alone", |b| {
+        b.iter(|| {
+            iterations = if iterations < EPOCHS_PER_RUN as f64 {
+                iterations + 1.0
+            } else {
+                0.0
+            };
+            black_box(0.9999_f64).powf(black_box(iterations))
+        })
+    });
     group.finish();
 }
 
