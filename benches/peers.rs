@@ -10,8 +10,12 @@
 //! same lines for the peers.
 //!
 //! `cargo bench --bench peers [-- --samples --blocks B --block-steps N
-//! --scheduler-block-steps M --warm-up-steps W]`. Like criterion's benches it takes a name
-//! filter: `cargo bench NAME` runs it only when NAME is in "peers".
+//! --scheduler-block-steps M --warm-up-steps W --scheduled-call CALL]`. Like criterion's
+//! benches it takes a name filter: `cargo bench NAME` runs it only when NAME is in "peers".
+//!
+//! `--scheduled-call` takes the scheduled loop apart: what it calls after each optimizer step
+//! is `step_with` (the default: the next rate, set on the optimizer), `step` (the next rate
+//! only), `set_lr` (tch's setter alone, with a constant rate) or `nothing`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -23,6 +27,26 @@ use cyclic_lr::{CyclicLr, CyclicLrConfig};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+/// What the scheduled loop calls after each optimizer step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScheduledCall {
+    StepWith,
+    Step,
+    SetLr,
+    Nothing,
+}
+
+impl ScheduledCall {
+    fn name(self) -> &'static str {
+        match self {
+            ScheduledCall::StepWith => "step_with",
+            ScheduledCall::Step => "step",
+            ScheduledCall::SetLr => "set_lr",
+            ScheduledCall::Nothing => "nothing",
+        }
+    }
+}
+
 struct Options {
     /// Print every block's figures rather than their medians.
     samples: bool,
@@ -33,6 +57,7 @@ struct Options {
     /// Scheduler steps per block.
     scheduler_block_steps: u32,
     warm_up_steps: u32,
+    scheduled_call: ScheduledCall,
 }
 
 /// `None` when a name filter excludes this bench.
@@ -43,6 +68,7 @@ fn parse_options() -> anyhow::Result<Option<Options>> {
         block_steps: 20,
         scheduler_block_steps: 5_000,
         warm_up_steps: 500,
+        scheduled_call: ScheduledCall::StepWith,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,6 +92,18 @@ fn parse_options() -> anyhow::Result<Option<Options>> {
                 options.scheduler_block_steps = value("--scheduler-block-steps")?
             }
             "--warm-up-steps" => options.warm_up_steps = value("--warm-up-steps")?,
+            "--scheduled-call" => {
+                options.scheduled_call = match args.next().as_deref() {
+                    Some("step_with") => ScheduledCall::StepWith,
+                    Some("step") => ScheduledCall::Step,
+                    Some("set_lr") => ScheduledCall::SetLr,
+                    Some("nothing") => ScheduledCall::Nothing,
+                    Some(other) => bail!(
+                        "--scheduled-call takes step_with, step, set_lr or nothing, got {other}"
+                    ),
+                    None => bail!("--scheduled-call needs a value"),
+                }
+            }
             // What cargo passes to every bench target.
             "--bench" => {}
             filter if !filter.starts_with('-') => {
@@ -86,10 +124,11 @@ struct Seed {
     linear: nn::Linear,
     opt: nn::Optimizer,
     scheduler: Option<CyclicLr>,
+    call: ScheduledCall,
 }
 
 impl Seed {
-    fn new(with_scheduler: bool) -> anyhow::Result<Self> {
+    fn new(with_scheduler: bool, call: ScheduledCall) -> anyhow::Result<Self> {
         let vs = nn::VarStore::new(Device::Cpu);
         let linear = nn::linear(vs.root(), 10, 10, Default::default());
         let scheduler = CyclicLrConfig::new(0.5, 1.0, 15)
@@ -101,6 +140,7 @@ impl Seed {
             linear,
             opt,
             scheduler: with_scheduler.then_some(scheduler),
+            call,
         })
     }
 
@@ -109,7 +149,16 @@ impl Seed {
         let loss = self.linear.forward(&x).mean(Kind::Float);
         self.opt.backward_step(&loss);
         if let Some(scheduler) = &mut self.scheduler {
-            black_box(scheduler.step_with(&mut self.opt)?);
+            match self.call {
+                ScheduledCall::StepWith => {
+                    black_box(scheduler.step_with(&mut self.opt)?);
+                }
+                ScheduledCall::Step => {
+                    black_box(scheduler.step()?);
+                }
+                ScheduledCall::SetLr => self.opt.set_lr(black_box(0.5)),
+                ScheduledCall::Nothing => {}
+            }
         }
         Ok(())
     }
@@ -179,7 +228,8 @@ impl Samples {
             self.median("tch", "train_step_us")
         );
         println!(
-            "  training step, tch + cyclic-lr   {:>8.2} µs ({:+.2} % in interleaved pairs)",
+            "  training step, tch + {:<11} {:>8.2} µs ({:+.2} % in interleaved pairs)",
+            options.scheduled_call.name(),
             self.median("cyclic-lr", "train_step_us"),
             self.median("cyclic-lr", "scheduler_overhead_pct")
         );
@@ -198,8 +248,8 @@ fn run(options: &Options) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
     tch::set_num_threads(1);
     tch::set_num_interop_threads(1);
-    let mut raw = Seed::new(false)?;
-    let mut scheduled = Seed::new(true)?;
+    let mut raw = Seed::new(false, options.scheduled_call)?;
+    let mut scheduled = Seed::new(true, options.scheduled_call)?;
     for _ in 0..options.warm_up_steps {
         raw.train_step()?;
         scheduled.train_step()?;
