@@ -192,6 +192,12 @@ def table(args):
             row.append(f"{ratio:.1f}× faster ({'met' if met else 'missed'}: ≥ {at_least:g}×)")
         print(f"| {SHORT_NAMES[peer]} | {row[0]} | {row[1]} |")
     print()
+    raw = median("tch", "train_step_us")
+    if raw is not None:
+        ratios = [f"{theirs / raw:.1f}× faster than {SHORT_NAMES[peer]}'s"
+                  for peer in ("torch", "paddle")
+                  if (theirs := median(peer, "train_step_us")) is not None]
+        print(f"Without the scheduler, a tch training step is {' and '.join(ratios)}.")
     overhead = median("cyclic-lr", "scheduler_overhead_pct")
     next_rate = median("cyclic-lr", "next_rate_ns")
     if overhead is not None:
@@ -199,7 +205,7 @@ def table(args):
         verdicts.append(met)
         print(f"The scheduler adds {overhead:+.2f} % to the raw tch loop "
               f"({'met' if met else 'missed'}: ≤ {OVERHEAD_TARGET_PCT:g} %; median of the "
-              f"ratios of interleaved runs). ", end="")
+              f"ratios of interleaved blocks). ", end="")
     if next_rate is not None:
         print(f"The next rate alone (`step()`, what Paddle's scheduler step computes) "
               f"takes {next_rate:.1f} ns.", end="")
