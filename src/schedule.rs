@@ -253,7 +253,6 @@ impl Phase {
 pub struct Schedule {
     step_size_up: u64,
     step_size_down: u64,
-    cycle_steps: i64,
     cycle_size: f64,
     step_up_pct: f64,
     scale: Scale,
@@ -276,7 +275,7 @@ impl Schedule {
                 parameter: "step_size_down",
             });
         }
-        let cycle_steps = step_size_up
+        step_size_up
             .checked_add(step_size_down)
             .filter(|&steps| steps <= 1 << 53)
             .ok_or(Error::CycleTooLong {
@@ -294,7 +293,6 @@ impl Schedule {
         Ok(Schedule {
             step_size_up,
             step_size_down,
-            cycle_steps: cycle_steps as i64,
             cycle_size,
             step_up_pct: step_size_up as f64 / cycle_size,
             scale,
@@ -328,10 +326,15 @@ impl Schedule {
                 max: MAX_EPOCH,
             });
         }
-        // Python's `it // cycle_size` on exact integers is the integer quotient.
-        let cycle = 1.0 + (epoch / self.cycle_steps) as f64;
         let iterations = epoch as f64;
-        let pct = 1.0 + iterations / self.cycle_size - cycle;
+        let quotient = iterations / self.cycle_size;
+        // Python's `it // cycle_size` on exact integers is the integer quotient n, and so is
+        // the rounded quotient truncated, for every epoch below 2^53: a quotient q that is not
+        // an integer lies at least 1/cycle_size below n + 1, more than half an ulp of q
+        // (q * 2^-53) while it < 2^53, so rounding never reaches n + 1. This saves an integer
+        // division per step.
+        let cycle = 1.0 + (quotient as i64) as f64;
+        let pct = 1.0 + quotient - cycle;
         let scale_factor = if pct <= self.step_up_pct {
             pct / self.step_up_pct
         } else {
@@ -348,6 +351,37 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The truncated f64 quotient is Python's `it // cycle_size` (the integer quotient) for
+    /// every accepted epoch: checked at and around every multiple of the cycle near 0, 2^52
+    /// and 2^53, where rounding is coarsest, and for cycle sizes up to 2^53.
+    #[test]
+    fn truncated_quotient_is_the_integer_quotient() {
+        let cycles = (1..=300).chain([1023, 1024, 1025, 4096, 99_991]).chain([
+            (1 << 26) + 1,
+            1 << 40,
+            (1 << 52) - 1,
+            1 << 52,
+            (1 << 53) - 1,
+            1 << 53,
+        ]);
+        for cycle in cycles {
+            let cycle_size = cycle as f64;
+            for anchor in [0, 1 << 52, MAX_EPOCH] {
+                let base = (anchor / cycle) * cycle;
+                for delta in -3..=3 {
+                    for start in [base - cycle, base, base + cycle] {
+                        let epoch = start + delta;
+                        if !(0..=MAX_EPOCH).contains(&epoch) {
+                            continue;
+                        }
+                        let truncated = (epoch as f64 / cycle_size) as i64;
+                        assert_eq!(truncated, epoch / cycle, "epoch {epoch}, cycle {cycle}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn triangular2_scale_is_python_power_of_two() {
