@@ -103,27 +103,23 @@ fn draw_panel<DB: DrawingBackend>(
     if figure.log_x {
         let x0 = if x0 > 0.0 { x0 } else { f64::MIN_POSITIVE };
         let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(&figure.x_label)
-            .y_desc(&panel.y_label)
-            .draw()?;
-        draw_lines!(chart, panel, y0, y1);
+        draw_lines!(chart, figure, panel, y0, y1);
     } else {
         let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(&figure.x_label)
-            .y_desc(&panel.y_label)
-            .draw()?;
-        draw_lines!(chart, panel, y0, y1);
+        draw_lines!(chart, figure, panel, y0, y1);
     }
     Ok(())
 }
 
-/// The same drawing on a linear or a logarithmic x axis (two chart types).
+/// The same drawing (mesh, lines, markers, legend) on a linear or a logarithmic x axis, which
+/// are two chart types.
 macro_rules! draw_lines {
-    ($chart:ident, $panel:ident, $y0:ident, $y1:ident) => {
+    ($chart:ident, $figure:ident, $panel:ident, $y0:ident, $y1:ident) => {
+        $chart
+            .configure_mesh()
+            .x_desc(&$figure.x_label)
+            .y_desc(&$panel.y_label)
+            .draw()?;
         for (i, series) in $panel.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             $chart
