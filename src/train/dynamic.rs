@@ -39,7 +39,7 @@ use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, TchError, Tensor};
 
 use crate::train::checkpoint::{self, CheckpointError, Progress};
-use crate::train::{Summary, epoch_line, parameter_checksum};
+use crate::train::{Summary, epoch_line};
 use crate::{CyclicLr, CyclicLrConfig};
 
 /// The seed used when none is given.
@@ -247,12 +247,7 @@ pub fn run(config: &Config, out: &mut impl Write) -> Result<Report, TrainError> 
         }
     }
 
-    let summary = Summary {
-        step: scheduler.last_epoch(),
-        lr: scheduler.last_lr(),
-        loss: last_loss,
-        checksum: parameter_checksum(&vs),
-    };
+    let summary = Summary::of(&scheduler, last_loss, &vs);
     writeln!(out, "{summary}")?;
     Ok(Report { epochs, summary })
 }

@@ -9,6 +9,7 @@ use std::fmt;
 
 use tch::nn::VarStore;
 
+use crate::CyclicLr;
 use crate::pyfmt::PyFloat;
 
 /// The sum of every parameter of `vs`, as `f64`: a fingerprint of the weights.
@@ -34,6 +35,18 @@ pub struct Summary {
     pub lr: f64,
     pub loss: f64,
     pub checksum: f64,
+}
+
+impl Summary {
+    /// The summary of a run that ended with `loss`, its scheduler and its weights as they are.
+    pub fn of(scheduler: &CyclicLr, loss: f64, vs: &VarStore) -> Self {
+        Summary {
+            step: scheduler.last_epoch(),
+            lr: scheduler.last_lr(),
+            loss,
+            checksum: parameter_checksum(vs),
+        }
+    }
 }
 
 impl fmt::Display for Summary {

@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{CModule, Device, Kind, Tensor, TrainableCModule};
 
-use crate::train::{Summary, epoch_line, parameter_checksum, standard_normal};
+use crate::train::{Summary, epoch_line, standard_normal};
 use crate::{CyclicLr, CyclicLrConfig};
 
 /// The shape of one fed batch, `x` and `y` alike: the seed's `np.random.randn(3, 4, 5)`.
@@ -571,12 +571,7 @@ pub fn run(config: &StaticGraphConfig, out: &mut impl Write) -> Result<Summary, 
             path.display()
         )?;
     }
-    let summary = Summary {
-        step: training.scheduler.last_epoch(),
-        lr: training.scheduler.last_lr(),
-        loss,
-        checksum: parameter_checksum(&training.graph.vs),
-    };
+    let summary = Summary::of(&training.scheduler, loss, &training.graph.vs);
     writeln!(out, "{summary}")?;
     Ok(summary)
 }
