@@ -129,8 +129,8 @@ pub struct StaticGraph {
 
 impl StaticGraph {
     /// Loads the module at `path` onto `device` and checks that it is the seed's program:
-    /// parameters `fc_weight` [100, 20] and `fc_bias` [100], a `forward` that maps an
-    /// [N, 4, 5] batch to [N, 100], and a `loss(x, y)` that gives a differentiable scalar.
+    /// parameters `fc_weight` `[100, 20]` and `fc_bias` `[100]`, a `forward` that maps an
+    /// `[N, 4, 5]` batch to `[N, 100]`, and a `loss(x, y)` that gives a differentiable scalar.
     ///
     /// # Errors
     /// [`StaticGraphError::Missing`] or [`Unreadable`](StaticGraphError::Unreadable) for a
