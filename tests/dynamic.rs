@@ -19,6 +19,8 @@
 //! # written as f"{step},{last_epoch},{lr!r}"
 //! ```
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -30,6 +32,7 @@ use anyhow::{Context, Result, bail, ensure};
 use cyclic_lr::CyclicLrConfig;
 use cyclic_lr::train::checkpoint::{self, MANIFEST, Progress};
 use cyclic_lr::train::dynamic::{self, Config, Report, TrainError};
+use support::example_binary;
 use tch::Device;
 use tempfile::TempDir;
 
@@ -154,18 +157,9 @@ fn checkpoint_of(config: Config, epochs: usize) -> Result<TempDir> {
 
 /// The example's binary, built by cargo beside this test (`target/<profile>/examples/`).
 fn example(args: &[&str]) -> Result<Output> {
-    let exe = std::env::current_exe()?;
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("no target folder")?;
-    let binary = profile.join("examples").join("dynamic");
-    ensure!(
-        binary.exists(),
-        "{} is missing: run `cargo build --release --example dynamic` first",
-        binary.display()
-    );
-    Ok(Command::new(binary).args(args).output()?)
+    Ok(Command::new(example_binary("dynamic")?)
+        .args(args)
+        .output()?)
 }
 
 /// Resuming from `dir` with `extra` flags fails with exit code 1 and one line on stderr that

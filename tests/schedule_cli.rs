@@ -6,10 +6,13 @@
 //! (`target/<profile>/examples/schedule`).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 use anyhow::{Context, Result, ensure};
+use support::example_binary;
 
 const SEED: [&str; 8] = [
     "--base-learning-rate",
@@ -22,75 +25,10 @@ const SEED: [&str; 8] = [
     "5",
 ];
 
-/// The example binary: `target/<profile>/deps/<this test>` → `target/<profile>/examples/`.
-fn schedule_binary() -> Result<PathBuf> {
-    let test = std::env::current_exe()?;
-    let profile = test
-        .parent()
-        .and_then(Path::parent)
-        .context("the test binary is not in target/<profile>/deps")?;
-    let binary = profile
-        .join("examples")
-        .join(format!("schedule{}", std::env::consts::EXE_SUFFIX));
-    let built = binary.metadata().and_then(|m| m.modified());
-    let built = built.with_context(|| {
-        format!(
-            "{} is missing: run the whole `cargo test` (it builds the examples) or \
-             `cargo build --example schedule` first",
-            binary.display()
-        )
-    })?;
-    // `cargo test --test schedule_cli` alone does not rebuild examples: refuse to test an old
-    // one, by the sources cargo lists for it.
-    for source in sources(&binary.with_extension("d"))? {
-        let changed = source.metadata().and_then(|m| m.modified());
-        ensure!(
-            changed.is_ok_and(|changed| changed <= built),
-            "{} is older than {}: run `cargo build --example schedule` first",
-            binary.display(),
-            source.display()
-        );
-    }
-    Ok(binary)
-}
-
-/// The sources in cargo's dep-info file, `binary: source source ..` (a space in a path is
-/// written `\ `).
-fn sources(dep_info: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(dep_info)
-        .with_context(|| format!("cannot read {}", dep_info.display()))?;
-    let (_, list) = text
-        .lines()
-        .next()
-        .and_then(|line| line.split_once(": "))
-        .with_context(|| format!("{} is not a dep-info file", dep_info.display()))?;
-    let mut sources = Vec::new();
-    let mut path = String::new();
-    let mut chars = list.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&' ') => {
-                chars.next();
-                path.push(' ');
-            }
-            ' ' if !path.is_empty() => sources.push(PathBuf::from(std::mem::take(&mut path))),
-            ' ' => {}
-            c => path.push(c),
-        }
-    }
-    if !path.is_empty() {
-        sources.push(PathBuf::from(path));
-    }
-    ensure!(
-        !sources.is_empty(),
-        "{} lists no sources",
-        dep_info.display()
-    );
-    Ok(sources)
-}
-
 fn schedule(args: &[&str]) -> Result<Output> {
-    Ok(Command::new(schedule_binary()?).args(args).output()?)
+    Ok(Command::new(example_binary("schedule")?)
+        .args(args)
+        .output()?)
 }
 
 /// The CSV of a run that must succeed.
@@ -257,7 +195,7 @@ fn last_epoch_resumes_after_it() -> Result<()> {
 #[test]
 fn closed_stdout_ends_quietly() -> Result<()> {
     // Far more than a pipe buffer, so the writer meets the closed pipe.
-    let mut child = Command::new(schedule_binary()?)
+    let mut child = Command::new(example_binary("schedule")?)
         .args(with_seed(&["--steps", "1000000"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
